@@ -1,0 +1,536 @@
+//! The actix actors: one per machine, plus the coordinator. Thin shells around the math.
+//!
+//! The round protocol (lock-step, deterministic):
+//! 1. the coordinator sends [`GradientRequest`] with the current parameters to every honest
+//!    machine still in the good set;
+//! 2. honest machines answer through the [`ReplyTo`] handle in the request;
+//! 3. the Byzantine machines get [`ByzantineRequest`] with the omniscient [`RoundView`];
+//! 4. the coordinator orders the replies by worker id, checks them, aggregates, steps, and
+//!    returns one [`RoundEvent`].
+//!
+//! Byzantine machines are known to the coordinator only through `Recipient<ByzantineRequest>`:
+//! any actor that handles that message can be a Byzantine machine. Replies travel on a channel
+//! made for the round, so a reply after the round (or to a later round) cannot reach it; an
+//! actor that crashes or drops its handle is noticed at once, one that keeps the handle and never
+//! answers is cut off by the reply timeout.
+
+use crate::aggregate::{Aggregator, RoundInput, WindowDistance};
+use crate::attack::{Adversary, FaultMode, RoundView};
+use crate::linalg::{Vector, distance, is_finite, mean, norm};
+use crate::problem::Problem;
+use crate::rng::SimRng;
+use actix::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// One gradient reply, stamped by the [`ReplyTo`] handle (a machine cannot forge another's id).
+#[derive(Debug)]
+struct Reply {
+    worker: usize,
+    gradient: Vector,
+}
+
+/// The handle a machine answers through. It is stamped with the machine's id and valid for one
+/// round only. Sending twice is possible and is recorded as a fault (the first reply counts).
+#[derive(Debug)]
+pub struct ReplyTo {
+    worker: usize,
+    round: u64,
+    tx: UnboundedSender<Reply>,
+}
+
+impl ReplyTo {
+    /// Send a gradient. Returns false when the round is already over (the reply is dropped).
+    pub fn send(&self, gradient: Vector) -> bool {
+        self.tx.send(Reply { worker: self.worker, gradient }).is_ok()
+    }
+    /// The machine this handle belongs to.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+    /// The round this handle answers.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+}
+
+/// Request to an honest machine: compute a stochastic gradient at `params`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GradientRequest {
+    /// Round number, from 1.
+    pub round: u64,
+    /// Current parameters.
+    pub params: Arc<Vector>,
+    /// Where to answer.
+    pub reply: ReplyTo,
+}
+
+/// Request to a Byzantine machine, with the omniscient view of the round.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ByzantineRequest {
+    /// Everything the adversary may look at.
+    pub view: Arc<RoundView>,
+    /// Where to answer (or not).
+    pub reply: ReplyTo,
+}
+
+/// An honest machine: answers with `problem.stochastic_gradient` from its own stream.
+pub struct HonestWorker {
+    id: usize,
+    problem: Arc<dyn Problem>,
+    rng: SimRng,
+}
+
+impl HonestWorker {
+    /// Honest machine `id` drawing from `rng` (stream `id` of the master seed).
+    pub fn new(id: usize, problem: Arc<dyn Problem>, rng: SimRng) -> Self {
+        HonestWorker { id, problem, rng }
+    }
+}
+
+impl Actor for HonestWorker {
+    type Context = Context<Self>;
+}
+
+impl Handler<GradientRequest> for HonestWorker {
+    type Result = ();
+    fn handle(&mut self, msg: GradientRequest, _: &mut Context<Self>) {
+        let g = self.problem.stochastic_gradient(&msg.params, self.id, &mut self.rng);
+        msg.reply.send(g);
+    }
+}
+
+/// The generic Byzantine machine: draws the gradient an honest machine would send (its own
+/// stream), then asks its [`Adversary`] what to send instead.
+pub struct ByzantineWorker {
+    id: usize,
+    problem: Arc<dyn Problem>,
+    rng: SimRng,
+    adversary_rng: SimRng,
+    adversary: Box<dyn Adversary>,
+}
+
+impl ByzantineWorker {
+    /// Byzantine machine `id`: `rng` for its honest gradient, `adversary_rng` for the adversary.
+    pub fn new(
+        id: usize,
+        problem: Arc<dyn Problem>,
+        rng: SimRng,
+        adversary_rng: SimRng,
+        adversary: Box<dyn Adversary>,
+    ) -> Self {
+        ByzantineWorker { id, problem, rng, adversary_rng, adversary }
+    }
+}
+
+impl Actor for ByzantineWorker {
+    type Context = Context<Self>;
+}
+
+impl Handler<ByzantineRequest> for ByzantineWorker {
+    type Result = ();
+    fn handle(&mut self, msg: ByzantineRequest, _: &mut Context<Self>) {
+        let own = self.problem.stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
+        if let Some(v) = self.adversary.attack(&msg.view, &own, &mut self.adversary_rng) {
+            msg.reply.send(v);
+        }
+    }
+}
+
+/// A machine that misbehaves at the actor level, for the faults a vector cannot express: it
+/// answers twice, panics in its handler, or keeps its reply handle and never answers. (NaN,
+/// infinity, wrong length and silence go through [`crate::attack::Faulty`].)
+pub struct FaultyWorker {
+    id: usize,
+    problem: Arc<dyn Problem>,
+    rng: SimRng,
+    mode: FaultMode,
+    from_round: u64,
+    held: Vec<ReplyTo>,
+}
+
+impl FaultyWorker {
+    /// Machine `id` with fault `mode` from round `from_round` on (honest before).
+    pub fn new(id: usize, problem: Arc<dyn Problem>, rng: SimRng, mode: FaultMode, from_round: u64) -> Self {
+        FaultyWorker { id, problem, rng, mode, from_round, held: Vec::new() }
+    }
+}
+
+impl Actor for FaultyWorker {
+    type Context = Context<Self>;
+}
+
+impl Handler<ByzantineRequest> for FaultyWorker {
+    type Result = ();
+    fn handle(&mut self, msg: ByzantineRequest, _: &mut Context<Self>) {
+        let own = self.problem.stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
+        if msg.view.round < self.from_round {
+            msg.reply.send(own);
+            return;
+        }
+        match self.mode {
+            FaultMode::Twice => {
+                msg.reply.send(own.clone());
+                msg.reply.send(own * 1e6);
+            }
+            FaultMode::Panic => panic!("faulty machine {}: deliberate panic in round {}", self.id, msg.view.round),
+            FaultMode::Hang => self.held.push(msg.reply),
+            FaultMode::Nan => {
+                msg.reply.send(Vector::from_elem(own.len(), f64::NAN));
+            }
+            FaultMode::Inf => {
+                msg.reply.send(Vector::from_elem(own.len(), f64::INFINITY));
+            }
+            FaultMode::WrongLength => {
+                msg.reply.send(Vector::zeros(own.len() + 1));
+            }
+            FaultMode::Silent => {}
+        }
+    }
+}
+
+/// The role of a machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Follows the protocol.
+    Honest,
+    /// Sends whatever its adversary chooses.
+    Byzantine,
+}
+
+impl Role {
+    /// `honest` or `byzantine`, as in the CSV files.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Honest => "honest",
+            Role::Byzantine => "byzantine",
+        }
+    }
+}
+
+/// A fault observed by the coordinator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// Round.
+    pub round: u64,
+    /// Machine.
+    pub worker: usize,
+    /// Its role.
+    pub role: Role,
+    /// `non_finite`, `wrong_length`, `silent`, `duplicate_reply`, `crashed`, `timeout`.
+    pub kind: &'static str,
+}
+
+/// A machine expelled in a round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpulsionRecord {
+    /// Machine.
+    pub worker: usize,
+    /// Its role.
+    pub role: Role,
+    /// Why (e.g. `window_long`, `no_valid_gradient`, `crashed`, `timeout`).
+    pub reason: String,
+}
+
+/// Everything that happened in one round, handed to the observers.
+#[derive(Debug, Clone)]
+pub struct RoundEvent {
+    /// Round number, from 1.
+    pub round: u64,
+    /// Loss after the step.
+    pub loss: f64,
+    /// True-gradient norm after the step.
+    pub grad_norm: f64,
+    /// Size of the good set after this round's expulsions.
+    pub good: usize,
+    /// Byzantine machines in the good set after this round's expulsions.
+    pub byzantine_in_good: usize,
+    /// `||aggregate - mean of this round's honest gradients||`.
+    pub agg_error: f64,
+    /// No machine qualified as safeguard reference in some window this round.
+    pub no_reference: bool,
+    /// Faults seen this round.
+    pub faults: Vec<Fault>,
+    /// Machines expelled this round, by id.
+    pub expulsions: Vec<ExpulsionRecord>,
+    /// Safeguard window distances (empty for other rules).
+    pub distances: Vec<WindowDistance>,
+    /// Parameters after the step.
+    pub params: Arc<Vector>,
+    /// Extra problem metrics after the step.
+    pub metrics: Vec<(&'static str, f64)>,
+    /// The parameters are no longer finite, or left the divergence bound.
+    pub diverged: bool,
+}
+
+/// Ask the coordinator to run one round.
+#[derive(Message)]
+#[rtype(result = "RoundEvent")]
+pub struct RunRound;
+
+/// Settings of the coordinator that do not change during a run.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// Step size `eta`.
+    pub lr: f64,
+    /// `nu`, standard deviation of the Gaussian perturbation (multiplied by `eta`).
+    pub perturbation: f64,
+    /// A run whose parameters' norm exceeds this has diverged.
+    pub divergence_norm: f64,
+    /// How long Byzantine machines get to answer in a round.
+    pub reply_timeout: Duration,
+}
+
+/// The master: keeps the parameters, the good set and the aggregator; runs the rounds.
+pub struct Coordinator {
+    problem: Arc<dyn Problem>,
+    aggregator: Box<dyn Aggregator>,
+    config: CoordinatorConfig,
+    params: Arc<Vector>,
+    roles: Vec<Role>,
+    good: Vec<bool>,
+    honest: Vec<(usize, Recipient<GradientRequest>)>,
+    byzantine: Vec<(usize, Recipient<ByzantineRequest>)>,
+    perturbation_rng: SimRng,
+    round: u64,
+}
+
+/// Replies collected in one phase, by worker id (all replies kept, to see duplicates).
+#[derive(Debug, Default)]
+struct Collected {
+    replies: BTreeMap<usize, Vec<Vector>>,
+    timed_out: bool,
+}
+
+async fn collect(mut rx: UnboundedReceiver<Reply>, timeout: Option<Duration>) -> Collected {
+    let mut out = Collected::default();
+    let receive = async {
+        // Ends when every handle of the round has been dropped.
+        while let Some(r) = rx.recv().await {
+            out.replies.entry(r.worker).or_default().push(r.gradient);
+        }
+    };
+    match timeout {
+        Some(t) => {
+            if tokio::time::timeout(t, receive).await.is_err() {
+                out.timed_out = true;
+            }
+        }
+        None => receive.await,
+    }
+    out
+}
+
+impl Coordinator {
+    /// A coordinator for machines `0..m` with the given roles. `honest` and `byzantine` hold the
+    /// actors' recipients (any order; they are sorted by id).
+    pub fn new(
+        problem: Arc<dyn Problem>,
+        aggregator: Box<dyn Aggregator>,
+        config: CoordinatorConfig,
+        initial: Vector,
+        roles: Vec<Role>,
+        mut honest: Vec<(usize, Recipient<GradientRequest>)>,
+        mut byzantine: Vec<(usize, Recipient<ByzantineRequest>)>,
+        perturbation_rng: SimRng,
+    ) -> Self {
+        honest.sort_by_key(|(i, _)| *i);
+        byzantine.sort_by_key(|(i, _)| *i);
+        let m = roles.len();
+        Coordinator {
+            problem,
+            aggregator,
+            config,
+            params: Arc::new(initial),
+            roles,
+            good: vec![true; m],
+            honest,
+            byzantine,
+            perturbation_rng,
+            round: 0,
+        }
+    }
+
+    fn ask_honest(&self, round: u64) -> UnboundedReceiver<Reply> {
+        let (tx, rx) = unbounded_channel();
+        for (id, r) in &self.honest {
+            if self.good[*id] {
+                let reply = ReplyTo { worker: *id, round, tx: tx.clone() };
+                r.do_send(GradientRequest { round, params: self.params.clone(), reply });
+            }
+        }
+        rx
+    }
+
+    fn ask_byzantine(&self, round: u64, honest: &Collected) -> UnboundedReceiver<Reply> {
+        let (tx, rx) = unbounded_channel();
+        let honest_vectors: Vec<(usize, Vector)> = honest
+            .replies
+            .iter()
+            .filter_map(|(w, v)| v.first().map(|g| (*w, g.clone())))
+            .collect();
+        let view = Arc::new(RoundView {
+            round,
+            params: self.params.clone(),
+            machines: self.roles.len(),
+            honest: Arc::new(honest_vectors),
+            byzantine: Arc::new(self.byzantine.iter().map(|(i, _)| *i).filter(|i| self.good[*i]).collect()),
+            aggregator: Arc::new(self.aggregator.public_state()),
+        });
+        for (id, r) in &self.byzantine {
+            if self.good[*id] {
+                let reply = ReplyTo { worker: *id, round, tx: tx.clone() };
+                r.do_send(ByzantineRequest { view: view.clone(), reply });
+            }
+        }
+        rx
+    }
+
+    fn is_connected(&self, id: usize) -> bool {
+        match self.roles.get(id) {
+            Some(Role::Honest) => self.honest.iter().any(|(i, r)| *i == id && r.connected()),
+            Some(Role::Byzantine) => self.byzantine.iter().any(|(i, r)| *i == id && r.connected()),
+            None => false,
+        }
+    }
+
+    fn finish_round(&mut self, round: u64, honest: Collected, byzantine: Collected) -> RoundEvent {
+        let dim = self.problem.dim();
+        let workers: Vec<usize> = (0..self.roles.len()).filter(|&i| self.good[i]).collect();
+        let mut faults = Vec::new();
+        let mut forced: Vec<(usize, &'static str)> = Vec::new();
+        let mut gradients: Vec<Option<Vector>> = Vec::with_capacity(workers.len());
+        for &w in &workers {
+            let role = self.roles[w];
+            let phase = if role == Role::Honest { &honest } else { &byzantine };
+            let mut fault = |kind: &'static str| faults.push(Fault { round, worker: w, role, kind });
+            let g = match phase.replies.get(&w).map(|v| v.as_slice()) {
+                None | Some([]) => {
+                    let kind = if !self.is_connected(w) {
+                        forced.push((w, "crashed"));
+                        "crashed"
+                    } else if phase.timed_out {
+                        forced.push((w, "timeout"));
+                        "timeout"
+                    } else {
+                        "silent"
+                    };
+                    fault(kind);
+                    None
+                }
+                Some([first, rest @ ..]) => {
+                    if !rest.is_empty() {
+                        fault("duplicate_reply");
+                    }
+                    if first.len() != dim {
+                        fault("wrong_length");
+                        None
+                    } else if !is_finite(first) {
+                        fault("non_finite");
+                        None
+                    } else {
+                        Some(first.clone())
+                    }
+                }
+            };
+            gradients.push(g);
+        }
+        let honest_mean = mean(
+            workers
+                .iter()
+                .zip(&gradients)
+                .filter(|(w, _)| self.roles[**w] == Role::Honest)
+                .filter_map(|(_, g)| g.as_ref()),
+            dim,
+        );
+        let input = RoundInput {
+            round,
+            params: &self.params,
+            machines: self.roles.len(),
+            workers: &workers,
+            gradients: &gradients,
+            honest_mean: &honest_mean,
+        };
+        let agg = self.aggregator.aggregate(&input);
+        let mut direction = agg.direction;
+        if direction.len() != dim || !is_finite(&direction) {
+            // A rule must never poison the model; treat this as a bug in the rule, skip the step.
+            faults.push(Fault { round, worker: usize::MAX, role: Role::Honest, kind: "aggregator_non_finite" });
+            direction = Vector::zeros(dim);
+        }
+        let agg_error = distance(&direction, &honest_mean);
+
+        // x <- x - eta (xi + direction), xi ~ N(0, nu^2 I) (semantic 6: xi scaled by eta).
+        let mut step = direction;
+        if self.config.perturbation > 0.0 {
+            let nu = self.config.perturbation;
+            let rng = &mut self.perturbation_rng;
+            step += &Vector::from_shape_simple_fn(dim, || nu * crate::rng::normal(rng));
+        }
+        let next = &*self.params - &(step * self.config.lr);
+        let diverged = !is_finite(&next) || norm(&next) > self.config.divergence_norm;
+        self.params = Arc::new(next);
+
+        let mut expulsions: BTreeMap<usize, String> = BTreeMap::new();
+        for (w, reason) in forced {
+            expulsions.insert(w, reason.to_string());
+        }
+        for e in agg.expel {
+            if e.worker < self.good.len() && self.good[e.worker] {
+                expulsions.entry(e.worker).or_insert(e.reason);
+            }
+        }
+        for w in expulsions.keys() {
+            self.good[*w] = false;
+        }
+        let good = self.good.iter().filter(|g| **g).count();
+        let byzantine_in_good =
+            (0..self.roles.len()).filter(|&i| self.good[i] && self.roles[i] == Role::Byzantine).count();
+        RoundEvent {
+            round,
+            loss: self.problem.loss(&self.params),
+            grad_norm: norm(&self.problem.gradient(&self.params)),
+            good,
+            byzantine_in_good,
+            agg_error,
+            no_reference: agg.no_reference,
+            faults,
+            expulsions: expulsions
+                .into_iter()
+                .map(|(worker, reason)| ExpulsionRecord { worker, role: self.roles[worker], reason })
+                .collect(),
+            distances: agg.distances,
+            params: self.params.clone(),
+            metrics: self.problem.metrics(&self.params),
+            diverged,
+        }
+    }
+}
+
+impl Actor for Coordinator {
+    type Context = Context<Self>;
+}
+
+impl Handler<RunRound> for Coordinator {
+    type Result = AtomicResponse<Self, RoundEvent>;
+
+    fn handle(&mut self, _: RunRound, _: &mut Context<Self>) -> Self::Result {
+        self.round += 1;
+        let round = self.round;
+        let timeout = self.config.reply_timeout;
+        let rx = self.ask_honest(round);
+        AtomicResponse::new(Box::pin(
+            collect(rx, None)
+                .into_actor(self)
+                .then(move |honest, act, _| {
+                    let rx = act.ask_byzantine(round, &honest);
+                    async move { (honest, collect(rx, Some(timeout)).await) }.into_actor(act)
+                })
+                .map(move |(honest, byz), act, _| act.finish_round(round, honest, byz)),
+        ))
+    }
+}

@@ -1,0 +1,51 @@
+//! The library's error types (one `thiserror` enum; `anyhow` lives only in the binary).
+
+use std::path::PathBuf;
+
+/// A bad scenario: one message naming the field path and line:column.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{source_name}:{line}:{column}: {}{message}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
+pub struct ScenarioError {
+    /// The file (or label) the scenario came from.
+    pub source_name: String,
+    /// Dotted field path, e.g. `aggregator.threshold.long`; empty for the whole document.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong, and what would be right.
+    pub message: String,
+}
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The scenario is malformed or invalid (exit code 2).
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The output directory exists already (use `--force`).
+    #[error("{0} exists already: choose another --out or pass --force to replace it")]
+    OutputExists(PathBuf),
+    /// Drawing the plots failed.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
+    /// The actor system failed (a coordinator mailbox closed, or a runtime error).
+    #[error("simulation failed: {0}")]
+    Runtime(String),
+}
+
+impl Error {
+    /// Wrap an I/O error with its path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}

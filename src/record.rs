@@ -1,0 +1,510 @@
+//! Observers and the run's output files.
+//!
+//! An [`Observer`] gets `init` once, `round` once per round and `finish` once (argmin's observer
+//! idea). [`RunRecorder`] writes the run directory: `rounds.csv`, `expulsions.csv`, `faults.csv`,
+//! `workers.csv`, `window_distances.csv` (safeguard), `trajectory.csv` (2-parameter problems),
+//! `summary.json` and `scenario.json`. Files are written into a staging directory that is renamed
+//! into place only when complete ([`Staging`]), so a killed process never leaves a truncated file
+//! that looks complete.
+
+use crate::actors::{Fault, Role, RoundEvent};
+use crate::aggregate::safeguard::Calibration;
+use crate::error::Error;
+use crate::linalg::Vector;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What observers learn before the first round.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// Run name.
+    pub name: String,
+    /// Role of every machine, by id.
+    pub roles: Vec<Role>,
+    /// Parameter dimension.
+    pub dim: usize,
+    /// Rounds planned.
+    pub rounds: u64,
+    /// rounds.csv gets a row every this many rounds.
+    pub eval_every: u64,
+    /// `f(x_0)`.
+    pub initial_loss: f64,
+    /// `||grad f(x_0)||`.
+    pub initial_grad_norm: f64,
+    /// `x_0`.
+    pub initial_params: Vector,
+    /// Known minimum of the problem.
+    pub min_loss: Option<f64>,
+    /// Master seed.
+    pub seed: u64,
+    /// Safeguard long threshold at the start (all machines good).
+    pub threshold_long: Option<f64>,
+    /// Safeguard short threshold at the start.
+    pub threshold_short: Option<f64>,
+    /// The calibration pre-run, if any.
+    pub calibration: Option<Calibration>,
+}
+
+/// Receives the run's events.
+pub trait Observer {
+    /// Before the first round.
+    fn init(&mut self, _info: &RunInfo) -> Result<(), Error> {
+        Ok(())
+    }
+    /// After every round.
+    fn round(&mut self, event: &RoundEvent) -> Result<(), Error>;
+    /// After the last round (also after divergence or interruption).
+    fn finish(&mut self, _summary: &Summary) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every round ran.
+    Completed,
+    /// The parameters became non-finite or left the divergence bound.
+    Diverged,
+    /// Stopped by the user (Ctrl-C) after a round.
+    Interrupted,
+}
+
+/// Loss and gradient norm at the end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Final {
+    /// Final loss (null if not finite).
+    pub loss: Option<f64>,
+    /// Final true-gradient norm (null if not finite).
+    pub grad_norm: Option<f64>,
+}
+
+/// Expelled machines by role.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Expelled {
+    /// Byzantine machines expelled.
+    pub byzantine: usize,
+    /// Honest machines expelled (false positives).
+    pub honest: usize,
+}
+
+/// Faults seen during the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Faults {
+    /// All faults.
+    pub total: u64,
+    /// Count per kind (`non_finite`, `wrong_length`, `silent`, `duplicate_reply`, `crashed`,
+    /// `timeout`).
+    pub by_kind: BTreeMap<String, u64>,
+    /// The first 100 faults (all of them are in faults.csv).
+    pub first: Vec<FaultEntry>,
+}
+
+/// One fault, for summary.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultEntry {
+    /// Round.
+    pub round: u64,
+    /// Machine.
+    pub worker: usize,
+    /// `honest` or `byzantine`.
+    pub role: &'static str,
+    /// What happened.
+    pub kind: &'static str,
+}
+
+/// The run's summary (summary.json).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Run name.
+    pub name: String,
+    /// `completed`, `diverged` or `interrupted`.
+    pub status: Status,
+    /// Rounds run.
+    pub rounds: u64,
+    /// Loss and gradient norm after the last round run.
+    #[serde(rename = "final")]
+    pub final_: Final,
+    /// The problem's known minimum (for comparison with `final.loss`).
+    pub min_loss: Option<f64>,
+    /// Machines of each role.
+    pub machines: BTreeMap<&'static str, usize>,
+    /// Expelled machines by role.
+    pub expelled: Expelled,
+    /// First round with an expulsion.
+    pub first_expulsion_round: Option<u64>,
+    /// Rounds in which no machine qualified as safeguard reference.
+    pub no_reference_rounds: u64,
+    /// Safeguard thresholds at the start (all machines good), if any.
+    pub thresholds: Option<BTreeMap<&'static str, f64>>,
+    /// Faults seen.
+    pub faults: Faults,
+    /// Master seed.
+    pub seed: u64,
+    /// Wall-clock seconds (the only field that differs between identical runs).
+    pub wall_seconds: f64,
+    /// Rounds per wall-clock second.
+    pub rounds_per_second: f64,
+    #[serde(skip)]
+    last_loss: f64,
+    #[serde(skip)]
+    last_grad_norm: f64,
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+impl Summary {
+    /// An empty summary for a run about to start.
+    pub fn new(info: &RunInfo) -> Self {
+        let mut machines = BTreeMap::new();
+        machines.insert("honest", info.roles.iter().filter(|r| **r == Role::Honest).count());
+        machines.insert("byzantine", info.roles.iter().filter(|r| **r == Role::Byzantine).count());
+        let mut thresholds = BTreeMap::new();
+        if let Some(t) = info.threshold_long {
+            thresholds.insert("long", t);
+        }
+        if let Some(t) = info.threshold_short {
+            thresholds.insert("short", t);
+        }
+        if let Some(c) = &info.calibration {
+            thresholds.insert("calibrated_max_distance_long", c.max_long);
+            thresholds.insert("calibrated_max_distance_short", c.max_short);
+        }
+        Summary {
+            name: info.name.clone(),
+            status: Status::Completed,
+            rounds: 0,
+            final_: Final { loss: finite(info.initial_loss), grad_norm: finite(info.initial_grad_norm) },
+            min_loss: info.min_loss,
+            machines,
+            expelled: Expelled::default(),
+            first_expulsion_round: None,
+            no_reference_rounds: 0,
+            thresholds: (!thresholds.is_empty()).then_some(thresholds),
+            faults: Faults::default(),
+            seed: info.seed,
+            wall_seconds: 0.0,
+            rounds_per_second: 0.0,
+            last_loss: info.initial_loss,
+            last_grad_norm: info.initial_grad_norm,
+        }
+    }
+
+    /// Account for one round.
+    pub fn observe(&mut self, e: &RoundEvent) {
+        self.rounds = e.round;
+        self.last_loss = e.loss;
+        self.last_grad_norm = e.grad_norm;
+        for x in &e.expulsions {
+            match x.role {
+                Role::Honest => self.expelled.honest += 1,
+                Role::Byzantine => self.expelled.byzantine += 1,
+            }
+            self.first_expulsion_round.get_or_insert(e.round);
+        }
+        if e.no_reference {
+            self.no_reference_rounds += 1;
+        }
+        for f in &e.faults {
+            self.faults.total += 1;
+            *self.faults.by_kind.entry(f.kind.to_string()).or_default() += 1;
+            if self.faults.first.len() < 100 {
+                self.faults.first.push(FaultEntry { round: f.round, worker: f.worker, role: f.role.as_str(), kind: f.kind });
+            }
+        }
+    }
+
+    /// Close the summary.
+    pub fn finish(&mut self, status: Status, elapsed: Duration) {
+        self.status = status;
+        self.final_ = Final { loss: finite(self.last_loss), grad_norm: finite(self.last_grad_norm) };
+        self.wall_seconds = elapsed.as_secs_f64();
+        self.rounds_per_second = if self.wall_seconds > 0.0 { self.rounds as f64 / self.wall_seconds } else { 0.0 };
+    }
+}
+
+/// Format a float for CSV: shortest round-trip text, in exponent form outside [1e-4, 1e15).
+pub fn fmt_f64(x: f64) -> String {
+    let a = x.abs();
+    if x == 0.0 || !x.is_finite() || (1e-4..1e15).contains(&a) { format!("{x}") } else { format!("{x:e}") }
+}
+
+/// A run directory being written: files go to a hidden staging directory next to the target and
+/// the whole directory is renamed into place by [`Staging::commit`].
+#[derive(Debug)]
+pub struct Staging {
+    target: PathBuf,
+    staging: PathBuf,
+    force: bool,
+}
+
+impl Staging {
+    /// Prepare to write `target`. Fails with [`Error::OutputExists`] if it exists and `force`
+    /// is false. Creates nothing until [`Staging::create`].
+    pub fn new(target: &Path, force: bool) -> Result<Self, Error> {
+        if target.exists() && !force {
+            return Err(Error::OutputExists(target.to_path_buf()));
+        }
+        let parent = target.parent().map(Path::to_path_buf).unwrap_or_default();
+        let file = target.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+        let staging = parent.join(format!(".{file}.partial-{}", std::process::id()));
+        Ok(Staging { target: target.to_path_buf(), staging, force })
+    }
+
+    /// Create the staging directory (and the parent of the target).
+    pub fn create(&self) -> Result<&Path, Error> {
+        if self.staging.exists() {
+            std::fs::remove_dir_all(&self.staging).map_err(|e| Error::io(&self.staging, e))?;
+        }
+        std::fs::create_dir_all(&self.staging).map_err(|e| Error::io(&self.staging, e))?;
+        Ok(&self.staging)
+    }
+
+    /// The staging directory.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Move the finished directory into place (replacing an old run only with `force`).
+    pub fn commit(self) -> Result<PathBuf, Error> {
+        if self.target.exists() {
+            if !self.force {
+                return Err(Error::OutputExists(self.target.clone()));
+            }
+            let old = self.staging.with_extension("old");
+            std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, e))?;
+            std::fs::rename(&self.staging, &self.target).map_err(|e| Error::io(&self.target, e))?;
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        } else {
+            std::fs::rename(&self.staging, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        }
+        Ok(self.target)
+    }
+
+    /// Remove the staging directory (on failure).
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(&self.staging);
+    }
+}
+
+/// Write `contents` to `path` whole or not at all (temporary file, then rename).
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+struct Csv {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl Csv {
+    fn create(dir: &Path, name: &str, header: &str) -> Result<Self, Error> {
+        let path = dir.join(name);
+        let f = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let mut c = Csv { path, out: BufWriter::new(f) };
+        c.line(header)?;
+        Ok(c)
+    }
+    fn line(&mut self, s: &str) -> Result<(), Error> {
+        writeln!(self.out, "{s}").map_err(|e| Error::io(&self.path, e))
+    }
+    fn close(mut self) -> Result<(), Error> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
+        self.out.get_ref().sync_all().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Writes the run directory's CSV and JSON files (into a staging directory).
+pub struct RunRecorder {
+    dir: PathBuf,
+    scenario_json: String,
+    roles: Vec<Role>,
+    eval_every: u64,
+    rounds: Option<Csv>,
+    expulsions: Option<Csv>,
+    faults: Option<Csv>,
+    distances: Option<Csv>,
+    trajectory: Option<Csv>,
+    metric_names: Vec<&'static str>,
+    pending: Option<String>,
+    safeguard: bool,
+}
+
+impl RunRecorder {
+    /// A recorder writing into `dir` (which must exist). `scenario_json` is the resolved scenario;
+    /// `safeguard` asks for window_distances.csv.
+    pub fn new(dir: &Path, scenario_json: String, safeguard: bool) -> Self {
+        RunRecorder {
+            dir: dir.to_path_buf(),
+            scenario_json,
+            roles: Vec::new(),
+            eval_every: 1,
+            rounds: None,
+            expulsions: None,
+            faults: None,
+            distances: None,
+            trajectory: None,
+            metric_names: Vec::new(),
+            pending: None,
+            safeguard,
+        }
+    }
+
+    fn row(&self, e: &RoundEvent) -> String {
+        let mut s = format!(
+            "{},{},{},{},{},{},{},{}",
+            e.round,
+            fmt_f64(e.loss),
+            fmt_f64(e.grad_norm),
+            e.good,
+            e.byzantine_in_good,
+            fmt_f64(e.agg_error),
+            u8::from(e.no_reference),
+            e.faults.len()
+        );
+        for (_, v) in &e.metrics {
+            s.push(',');
+            s.push_str(&fmt_f64(*v));
+        }
+        s
+    }
+}
+
+fn open<'a>(c: &'a mut Option<Csv>) -> Result<&'a mut Csv, Error> {
+    c.as_mut().ok_or_else(|| Error::Runtime("recorder used before init".into()))
+}
+
+impl Observer for RunRecorder {
+    fn init(&mut self, info: &RunInfo) -> Result<(), Error> {
+        self.roles = info.roles.clone();
+        self.eval_every = info.eval_every.max(1);
+        write_atomic(&self.dir.join("scenario.json"), self.scenario_json.as_bytes())?;
+        let mut workers = String::from("worker,role\n");
+        for (i, r) in info.roles.iter().enumerate() {
+            workers.push_str(&format!("{i},{}\n", r.as_str()));
+        }
+        write_atomic(&self.dir.join("workers.csv"), workers.as_bytes())?;
+        // Extra metric columns are known from the initial point.
+        let mut header = String::from("round,loss,grad_norm,good,byzantine_in_good,agg_error,no_reference,faults");
+        for name in &self.metric_names {
+            header.push(',');
+            header.push_str(name);
+        }
+        let mut rounds = Csv::create(&self.dir, "rounds.csv", &header)?;
+        let byz = info.roles.iter().filter(|r| **r == Role::Byzantine).count();
+        rounds.line(&format!(
+            "0,{},{},{},{byz},,0,0",
+            fmt_f64(info.initial_loss),
+            fmt_f64(info.initial_grad_norm),
+            info.roles.len()
+        ))?;
+        self.rounds = Some(rounds);
+        self.expulsions = Some(Csv::create(&self.dir, "expulsions.csv", "round,worker,role,reason")?);
+        self.faults = Some(Csv::create(&self.dir, "faults.csv", "round,worker,role,kind")?);
+        if self.safeguard {
+            self.distances =
+                Some(Csv::create(&self.dir, "window_distances.csv", "round,worker,role,window,distance,threshold")?);
+        }
+        if info.dim == 2 {
+            let mut t = Csv::create(&self.dir, "trajectory.csv", "round,x0,x1")?;
+            t.line(&format!("0,{},{}", fmt_f64(info.initial_params[0]), fmt_f64(info.initial_params[1])))?;
+            self.trajectory = Some(t);
+        }
+        Ok(())
+    }
+
+    fn round(&mut self, e: &RoundEvent) -> Result<(), Error> {
+        let row = self.row(e);
+        if e.round.is_multiple_of(self.eval_every) {
+            open(&mut self.rounds)?.line(&row)?;
+            self.pending = None;
+        } else {
+            self.pending = Some(row);
+        }
+        for x in &e.expulsions {
+            let line = format!("{},{},{},{}", e.round, x.worker, x.role.as_str(), x.reason);
+            open(&mut self.expulsions)?.line(&line)?;
+        }
+        for Fault { round, worker, role, kind } in &e.faults {
+            open(&mut self.faults)?.line(&format!("{round},{worker},{},{kind}", role.as_str()))?;
+        }
+        if let Some(d) = self.distances.as_mut() {
+            for w in &e.distances {
+                let role = self.roles.get(w.worker).map(|r| r.as_str()).unwrap_or("unknown");
+                d.line(&format!(
+                    "{},{},{role},{},{},{}",
+                    e.round,
+                    w.worker,
+                    w.window,
+                    fmt_f64(w.distance),
+                    fmt_f64(w.threshold)
+                ))?;
+            }
+        }
+        if let Some(t) = self.trajectory.as_mut() {
+            if e.params.len() == 2 {
+                t.line(&format!("{},{},{}", e.round, fmt_f64(e.params[0]), fmt_f64(e.params[1])))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> Result<(), Error> {
+        if let Some(row) = self.pending.take() {
+            open(&mut self.rounds)?.line(&row)?;
+        }
+        for c in [
+            self.rounds.take(),
+            self.expulsions.take(),
+            self.faults.take(),
+            self.distances.take(),
+            self.trajectory.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            c.close()?;
+        }
+        let mut json = serde_json::to_string_pretty(summary).map_err(|e| Error::Runtime(e.to_string()))?;
+        json.push('\n');
+        write_atomic(&self.dir.join("summary.json"), json.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_format_round_trips() {
+        for x in [0.0, 1.5, -2.25e-9, 1e300, 123456.789, f64::NAN, f64::INFINITY] {
+            let s = fmt_f64(x);
+            let y: f64 = s.parse().unwrap();
+            assert!(x.is_nan() && y.is_nan() || x == y, "{x} -> {s}");
+        }
+        assert_eq!(fmt_f64(1e-7), "1e-7");
+        assert_eq!(fmt_f64(0.25), "0.25");
+    }
+
+    #[test]
+    fn staging_refuses_existing_target_without_force() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("run");
+        std::fs::create_dir(&target).unwrap();
+        assert!(matches!(Staging::new(&target, false), Err(Error::OutputExists(_))));
+        let s = Staging::new(&target, true).unwrap();
+        s.create().unwrap();
+        std::fs::write(s.path().join("a"), "new").unwrap();
+        let out = s.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("a")).unwrap(), "new");
+    }
+}
