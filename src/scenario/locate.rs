@@ -47,8 +47,30 @@ pub fn line_col(text: &str, pos: usize) -> (usize, usize) {
     let pos = pos.min(text.len());
     let before = text.get(..pos).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
+}
+
+/// serde_json counts columns in bytes; turn its 1-based byte column on 1-based `line` into the
+/// 1-based character column [`line_col`] uses (the character holding that byte).
+pub fn char_column(text: &str, line: usize, byte_column: usize) -> usize {
+    let Some(l) = text.split('\n').nth(line.saturating_sub(1)) else {
+        return byte_column.max(1);
+    };
+    if byte_column > l.len() {
+        // Past the end of the line: one past its last character.
+        return l.chars().count() + 1;
+    }
+    l.as_bytes()[..byte_column]
+        .iter()
+        .filter(|b| (**b & 0xC0) != 0x80)
+        .count()
+        .max(1)
 }
 
 struct Scanner<'a> {
@@ -110,7 +132,12 @@ impl Scanner<'_> {
                 None
             }
             _ => {
-                while self.i < self.b.len() && !matches!(self.b[self.i], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                while self.i < self.b.len()
+                    && !matches!(
+                        self.b[self.i],
+                        b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'
+                    )
+                {
                     self.i += 1;
                 }
                 Some(())
@@ -169,11 +196,56 @@ impl Scanner<'_> {
     }
 }
 
+/// Byte offset of occurrence `n` (0-based) of the key `key` in the object at `parent` (for a key
+/// given twice); falls back to [`locate`] of the key.
+pub fn locate_key(text: &str, parent: &[Segment], key: &str, n: usize) -> usize {
+    let mut s = Scanner {
+        b: text.as_bytes(),
+        i: 0,
+    };
+    if s.find(parent, false).is_some() && s.peek() == Some(b'{') {
+        s.i += 1;
+        let mut seen = 0;
+        loop {
+            s.ws();
+            if s.peek() != Some(b'"') {
+                break;
+            }
+            let key_pos = s.i;
+            let Some(k) = s.string() else { break };
+            if k == key {
+                if seen == n {
+                    return key_pos;
+                }
+                seen += 1;
+            }
+            s.ws();
+            if s.peek() != Some(b':') {
+                break;
+            }
+            s.i += 1;
+            if s.skip().is_none() {
+                break;
+            }
+            s.ws();
+            if s.peek() == Some(b',') {
+                s.i += 1;
+            }
+        }
+    }
+    let mut path = parent.to_vec();
+    path.push(Segment::Key(key.to_string()));
+    locate(text, &path, true)
+}
+
 /// Byte offset of the value at `path` (or of its key when `key_of_last`), or of the deepest
 /// ancestor found.
 pub fn locate(text: &str, path: &[Segment], key_of_last: bool) -> usize {
     for n in (0..=path.len()).rev() {
-        let mut s = Scanner { b: text.as_bytes(), i: 0 };
+        let mut s = Scanner {
+            b: text.as_bytes(),
+            i: 0,
+        };
         if let Some(p) = s.find(&path[..n], key_of_last && n == path.len()) {
             return p;
         }
@@ -189,17 +261,31 @@ mod tests {
     fn paths_and_positions() {
         let text = "{\n  \"a\": {\"b\": [1, {\"c\": true}]},\n  \"d\": \"x\"\n}";
         let at = |p: &str, key: bool| line_col(text, locate(text, &parse_path(p), key));
-        assert_eq!(parse_path("a.b[1].c"), vec![
-            Segment::Key("a".into()),
-            Segment::Key("b".into()),
-            Segment::Index(1),
-            Segment::Key("c".into())
-        ]);
+        assert_eq!(
+            parse_path("a.b[1].c"),
+            vec![
+                Segment::Key("a".into()),
+                Segment::Key("b".into()),
+                Segment::Index(1),
+                Segment::Key("c".into())
+            ]
+        );
         assert_eq!(at("a.b[1].c", false), (2, 24));
         assert_eq!(at("a.b[1].c", true), (2, 19));
         assert_eq!(at("d", false), (3, 8));
         // A missing field points at its parent object.
         assert_eq!(at("a.zzz", false), (2, 8));
         assert_eq!(at("", false), (1, 1));
+        // Byte columns (serde_json) to character columns.
+        let t = "{\n  \"é\": x\n}";
+        assert_eq!(char_column(t, 2, 9), 8);
+        assert_eq!(char_column(t, 2, 3), 3);
+        assert_eq!(char_column(t, 1, 1), 1);
+        assert_eq!(char_column(t, 3, 1), 1);
+        // The second of a key given twice.
+        let dup = "{\"a\": {\"b\": 1,\n \"b\": 2}}";
+        let a = [Segment::Key("a".into())];
+        assert_eq!(line_col(dup, locate_key(dup, &a, "b", 1)), (2, 2));
+        assert_eq!(line_col(dup, locate_key(dup, &a, "b", 0)), (1, 8));
     }
 }

@@ -39,10 +39,12 @@ pub struct ScenarioSpec {
     /// Number of rounds.
     pub rounds: u64,
     /// The machines.
+    #[serde(deserialize_with = "object_only")]
     pub workers: WorkersSpec,
     /// What to minimise.
     pub problem: Tagged<ProblemSpec>,
     /// Step and perturbation.
+    #[serde(deserialize_with = "object_only")]
     pub optimizer: OptimizerSpec,
     /// How the master aggregates.
     pub aggregator: Tagged<AggregatorSpec>,
@@ -57,13 +59,42 @@ pub struct ScenarioSpec {
 fn one() -> u64 {
     1
 }
+
+/// Deserialize a struct from a JSON object only: serde's derived structs also accept an array of
+/// their field values in order (`"workers": [6, 2]`), which a scenario file must not rely on.
+fn object_only<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    struct ObjectOnly<D>(D);
+    impl<'de, D: serde::Deserializer<'de>> serde::Deserializer<'de> for ObjectOnly<D> {
+        type Error = D::Error;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+            self.0.deserialize_any(v)
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _fields: &'static [&'static str],
+            v: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_map(v)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    T::deserialize(ObjectOnly(d))
+}
 fn default_attack() -> Tagged<AttackSpec> {
     Tagged(AttackSpec::None(Empty {}))
 }
 
 /// The machines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with `honest` and `byzantine`"
+)]
 pub struct WorkersSpec {
     /// Honest machines (ids `0..honest`).
     pub honest: usize,
@@ -81,7 +112,7 @@ fn default_timeout() -> u64 {
 
 /// Step size and perturbation: `x <- x - lr * (xi + aggregate)`, `xi ~ N(0, perturbation^2 I)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with `lr`")]
 pub struct OptimizerSpec {
     /// Step size `eta`.
     pub lr: f64,
@@ -105,7 +136,12 @@ pub struct Empty {}
 
 /// Gradient noise of the honest machines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", content = "params", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    content = "params",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum NoiseSpec {
     /// Uniform in a ball of radius `radius` (bounded noise, as the paper assumes).
     Bounded(BoundedNoise),
@@ -148,7 +184,12 @@ fn default_noise() -> Tagged<NoiseSpec> {
 
 /// The problem to minimise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", content = "params", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    content = "params",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum ProblemSpec {
     /// Convex sanity check: `1/2 sum lambda_i x_i^2`.
     Quadratic(QuadraticParams),
@@ -178,7 +219,13 @@ pub struct QuadraticParams {
 }
 impl Default for QuadraticParams {
     fn default() -> Self {
-        QuadraticParams { dim: 10, min_curvature: 1.0, max_curvature: 10.0, start: 1.0, noise: default_noise() }
+        QuadraticParams {
+            dim: 10,
+            min_curvature: 1.0,
+            max_curvature: 10.0,
+            start: 1.0,
+            noise: default_noise(),
+        }
     }
 }
 
@@ -197,7 +244,12 @@ pub struct SaddleParams {
 }
 impl Default for SaddleParams {
     fn default() -> Self {
-        SaddleParams { dim: 10, negative_dims: 2, start_offset: 0.0, noise: default_noise() }
+        SaddleParams {
+            dim: 10,
+            negative_dims: 2,
+            start_offset: 0.0,
+            noise: default_noise(),
+        }
     }
 }
 
@@ -216,13 +268,23 @@ pub struct RosenbrockParams {
 }
 impl Default for RosenbrockParams {
     fn default() -> Self {
-        RosenbrockParams { a: 1.0, b: 100.0, start: [-1.5, 2.0], noise: default_noise() }
+        RosenbrockParams {
+            a: 1.0,
+            b: 100.0,
+            start: [-1.5, 2.0],
+            noise: default_noise(),
+        }
     }
 }
 
 /// The aggregation rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", content = "params", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    content = "params",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum AggregatorSpec {
     /// Plain mean: no defense.
     Mean(Empty),
@@ -283,7 +345,12 @@ fn default_no_reference() -> NoReferenceSpec {
 
 /// How the safeguard thresholds are set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", content = "params", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    content = "params",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum ThresholdSpec {
     /// Given values.
     Fixed(FixedThreshold),
@@ -320,7 +387,10 @@ pub struct TheoryThreshold {
 }
 impl Default for TheoryThreshold {
     fn default() -> Self {
-        TheoryThreshold { c: 3.0, sigma: None }
+        TheoryThreshold {
+            c: 3.0,
+            sigma: None,
+        }
     }
 }
 
@@ -336,13 +406,21 @@ pub struct CalibrateThreshold {
 }
 impl Default for CalibrateThreshold {
     fn default() -> Self {
-        CalibrateThreshold { rounds: None, factor: 1.5 }
+        CalibrateThreshold {
+            rounds: None,
+            factor: 1.5,
+        }
     }
 }
 
 /// What the Byzantine machines send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", content = "params", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    content = "params",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum AttackSpec {
     /// No attack: Byzantine machines send their honest gradient.
     None(Empty),
@@ -384,7 +462,10 @@ pub struct GaussianAttackParams {
 }
 impl Default for GaussianAttackParams {
     fn default() -> Self {
-        GaussianAttackParams { mean: 0.0, std: 1.0 }
+        GaussianAttackParams {
+            mean: 0.0,
+            std: 1.0,
+        }
     }
 }
 
@@ -440,23 +521,38 @@ pub struct Scenario {
     spec: ScenarioSpec,
 }
 
-/// The levenshtein distance, for did-you-mean suggestions.
+/// The edit distance (insertions, deletions, substitutions and swaps of two neighbours, so that
+/// `safegaurd` is one edit from `safeguard`), for did-you-mean suggestions.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j - 1] + cost)
+                .min(d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// For serde's "unknown variant `x`, expected one of `a`, `b`" and "unknown field" messages,
-/// add the closest valid choice.
+/// add the closest valid choice (only when it is close: about one edit per three letters).
 fn did_you_mean(message: &str) -> String {
+    if !(message.starts_with("unknown variant `") || message.starts_with("unknown field `")) {
+        return message.to_string();
+    }
     let given = message.split('`').nth(1).unwrap_or("");
     let choices: Vec<&str> = message
         .split_once("expected")
@@ -467,8 +563,130 @@ fn did_you_mean(message: &str) -> String {
     }
     let best = choices.iter().map(|c| (edit_distance(given, c), *c)).min();
     match best {
-        Some((d, c)) if d <= given.len().max(2) / 2 + 1 => format!("{message} (did you mean `{c}`?)"),
+        Some((d, c)) if d > 0 && d <= (given.chars().count() + 1) / 3 => {
+            format!("{message} (did you mean `{c}`?)")
+        }
         _ => message.to_string(),
+    }
+}
+
+/// Pass 1: the JSON syntax (with serde_json's nesting limit), plus what building a
+/// `serde_json::Value` would hide: a key given twice in one object (the `Value` that tagged
+/// objects are built from keeps the last one silently). Yields the JSON type of the value.
+struct Syntax(&'static str);
+
+impl<'de> Deserialize<'de> for Syntax {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Syntax;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Syntax, E> {
+                Ok(Syntax("a boolean"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Syntax, E> {
+                Ok(Syntax("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Syntax, E> {
+                Ok(Syntax("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Syntax, E> {
+                Ok(Syntax("a number"))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Syntax, E> {
+                Ok(Syntax("a string"))
+            }
+            fn visit_unit<E>(self) -> Result<Syntax, E> {
+                Ok(Syntax("null"))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Syntax, A::Error> {
+                while seq.next_element::<Syntax>()?.is_some() {}
+                Ok(Syntax("an array"))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Syntax, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    map.next_value::<Syntax>()?;
+                }
+                Ok(Syntax("an object"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Escape control characters (a key written `"\nseed"` is quoted back as `\nseed`), so that an
+/// error stays on one line.
+fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// serde's type names in plain words (`u64` -> a whole number >= 0, `map` -> an object).
+fn plain_types(message: &str) -> String {
+    let mut m = message.to_string();
+    for (suffix, plain) in [
+        (", expected u64", ", expected a whole number >= 0"),
+        (", expected usize", ", expected a whole number >= 0"),
+        (", expected f64", ", expected a number"),
+    ] {
+        if let Some(rest) = m.strip_suffix(suffix) {
+            m = format!("{rest}{plain}");
+        }
+    }
+    for (prefix, plain) in [
+        ("invalid type: map,", "invalid type: an object,"),
+        ("invalid type: sequence,", "invalid type: an array,"),
+    ] {
+        if let Some(rest) = m.strip_prefix(prefix) {
+            m = format!("{plain}{rest}");
+        }
+    }
+    m
+}
+
+/// A hint for the JSON syntax errors people make most, from the text at the error.
+fn syntax_hint(text: &str, line: usize, column: usize) -> &'static str {
+    let rest: String = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .chars()
+        .skip(column.saturating_sub(1))
+        .collect();
+    let rest = rest.trim_start();
+    if rest.starts_with("//") || rest.starts_with("/*") {
+        " (JSON has no comments)"
+    } else if rest.starts_with('\'') {
+        " (JSON strings and keys take double quotes)"
+    } else if ["NaN", "Infinity", "-Infinity", "inf", "nan"]
+        .iter()
+        .any(|w| rest.starts_with(w))
+    {
+        " (NaN and infinities are not JSON numbers)"
+    } else {
+        ""
     }
 }
 
@@ -476,7 +694,11 @@ fn did_you_mean(message: &str) -> String {
 fn strip_position(message: &str) -> String {
     if let Some(i) = message.rfind(" at line ") {
         let tail = &message[i + 9..];
-        if tail.split(" column ").count() == 2 && tail.chars().all(|c| c.is_ascii_digit() || " column".contains(c)) {
+        if tail.split(" column ").count() == 2
+            && tail
+                .chars()
+                .all(|c| c.is_ascii_digit() || " column".contains(c))
+        {
             return message[..i].to_string();
         }
     }
@@ -487,19 +709,90 @@ impl Scenario {
     /// Parse and check a scenario from JSON text. `source_name` labels errors (a file name).
     pub fn from_json_str(text: &str, source_name: &str) -> Result<Scenario, ScenarioError> {
         let err_at = |path: &str, line: usize, column: usize, message: String| ScenarioError {
-            source_name: source_name.to_string(),
-            path: path.to_string(),
+            source_name: printable(source_name),
+            path: printable(path),
             line,
             column,
-            message,
+            message: printable(&message),
         };
         if text.trim().is_empty() {
-            return Err(err_at("", 1, 1, "the file is empty: expected a JSON object".into()));
+            return Err(err_at(
+                "",
+                1,
+                1,
+                "the file is empty: expected a JSON object".into(),
+            ));
         }
-        // Pass 1: syntax (exact position, nesting limited to 128 levels by serde_json).
-        if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
-            let msg = strip_position(&e.to_string());
-            return Err(err_at("", e.line().max(1), e.column().max(1), format!("invalid JSON: {msg}")));
+        if text.starts_with('\u{feff}') {
+            return Err(err_at(
+                "",
+                1,
+                1,
+                "the file starts with a byte order mark (BOM): save it as UTF-8 without BOM".into(),
+            ));
+        }
+        // Pass 1: syntax (exact position, nesting limited to 128 levels by serde_json) and
+        // duplicate keys.
+        let mut de = serde_json::Deserializer::from_str(text);
+        let pass1 = serde_path_to_error::deserialize::<_, Syntax>(&mut de)
+            .map_err(|e| {
+                // Keep the path as segments: keys here may hold `.` or `[`.
+                let segments: Vec<locate::Segment> = e
+                    .path()
+                    .iter()
+                    .filter_map(|s| match s {
+                        serde_path_to_error::Segment::Map { key } => {
+                            Some(locate::Segment::Key(key.clone()))
+                        }
+                        serde_path_to_error::Segment::Seq { index } => {
+                            Some(locate::Segment::Index(*index))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                (tagged::path_string(e.path()), segments, e.into_inner())
+            })
+            .and_then(|s| {
+                de.end()
+                    .map(|()| s)
+                    .map_err(|e| (String::new(), Vec::new(), e))
+            });
+        match pass1 {
+            Ok(Syntax("an object")) => {}
+            Ok(Syntax(other)) => {
+                let (line, col) = locate::line_col(text, text.len() - text.trim_start().len());
+                return Err(err_at(
+                    "",
+                    line,
+                    col,
+                    format!("expected a JSON object (the scenario), got {other}"),
+                ));
+            }
+            Err((parent, segments, inner)) => {
+                let msg = strip_position(&inner.to_string());
+                if let Some(key) = msg
+                    .strip_prefix("duplicate field `")
+                    .and_then(|r| r.strip_suffix('`'))
+                {
+                    let pos = locate::locate_key(text, &segments, key, 1);
+                    let (line, col) = locate::line_col(text, pos);
+                    return Err(err_at(
+                        &tagged::join(&parent, key),
+                        line,
+                        col,
+                        format!("{msg}: give each key once"),
+                    ));
+                }
+                let line = inner.line().max(1);
+                let col = locate::char_column(text, line, inner.column()).max(1);
+                let mut msg = format!("invalid JSON: {msg}{}", syntax_hint(text, line, col));
+                if msg.ends_with("recursion limit exceeded") {
+                    msg.push_str(" (nesting deeper than 128 levels)");
+                } else if msg.ends_with("number out of range") {
+                    msg.push_str(" (beyond the largest 64-bit float, about 1.8e308)");
+                }
+                return Err(err_at("", line, col, msg));
+            }
         }
         // Pass 2: structure, with the field path.
         let mut de = serde_json::Deserializer::from_str(text);
@@ -510,16 +803,32 @@ impl Scenario {
                 let inner = e.into_inner();
                 let (inner_path, msg) = tagged::decode(&strip_position(&inner.to_string()));
                 let mut path = tagged::join(&outer, &inner_path);
-                let msg = did_you_mean(&msg);
-                // An unknown field: point at its key.
-                let mut key = false;
-                if let Some(name) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-                    if !path.ends_with(name) {
-                        path = tagged::join(&path, name);
+                let msg = plain_types(&did_you_mean(&msg));
+                // An unknown field: point at its key. The path ends with the key, which may hold
+                // `.`, `[` or even "`, ": find the parent path it ends, locate the key under it.
+                let parent_of = |name: &str| -> Option<String> {
+                    let p = path.strip_suffix(name)?;
+                    if p.is_empty() {
+                        Some(String::new())
+                    } else if let Some(q) = p.strip_suffix('.') {
+                        Some(q.to_string())
+                    } else {
+                        name.starts_with('[').then(|| p.to_string())
                     }
-                    key = true;
-                }
-                let pos = locate::locate(text, &locate::parse_path(&path), key);
+                };
+                let found = msg.strip_prefix("unknown field `").and_then(|rest| {
+                    let mut names = rest.match_indices("`, ").map(|(i, _)| &rest[..i]);
+                    names
+                        .find_map(|n| parent_of(n).map(|p| (n, p)))
+                        .or_else(|| rest.split_once("`, ").map(|(n, _)| (n, path.clone())))
+                });
+                let pos = match found {
+                    Some((name, parent)) => {
+                        path = tagged::join(&parent, name);
+                        locate::locate_key(text, &locate::parse_path(&parent), name, 0)
+                    }
+                    None => locate::locate(text, &locate::parse_path(&path), false),
+                };
                 let (line, col) = locate::line_col(text, pos);
                 return Err(err_at(&path, line, col, msg));
             }
@@ -533,14 +842,23 @@ impl Scenario {
 
     /// Read, parse and check a scenario file.
     pub fn from_file(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
-        let name = path.display().to_string();
-        let fail = |message: String| ScenarioError { source_name: name.clone(), path: String::new(), line: 1, column: 1, message };
+        let name = printable(&path.display().to_string());
+        let fail = |message: String| ScenarioError {
+            source_name: name.clone(),
+            path: String::new(),
+            line: 1,
+            column: 1,
+            message,
+        };
         if path.is_dir() {
             return Err(fail("is a directory, not a scenario file".into()));
         }
         let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
         if bytes.len() > 16 << 20 {
-            return Err(fail(format!("the file is {} bytes; scenario files are limited to 16 MiB", bytes.len())));
+            return Err(fail(format!(
+                "the file is {} bytes; scenario files are limited to 16 MiB",
+                bytes.len()
+            )));
         }
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
@@ -554,7 +872,10 @@ impl Scenario {
                     path: String::new(),
                     line,
                     column,
-                    message: format!("the file is not valid UTF-8 (byte {valid})"),
+                    message: format!(
+                        "the file is not valid UTF-8 (byte 0x{:02X} at byte offset {valid}): save it as UTF-8",
+                        bytes[valid]
+                    ),
                 });
             }
         };
@@ -568,47 +889,85 @@ impl Scenario {
         }
         let finite_pos = |p: &str, v: f64, zero_ok: bool| -> Result<(), (String, String)> {
             if !v.is_finite() || v < 0.0 || (!zero_ok && v == 0.0) {
-                let want = if zero_ok { "a finite number >= 0" } else { "a finite number > 0" };
+                let want = if zero_ok {
+                    "a finite number >= 0"
+                } else {
+                    "a finite number > 0"
+                };
                 return e(p, format!("expected {want}, got {v}"));
             }
             Ok(())
         };
         let n = &spec.name;
-        if n.is_empty() || n.len() > MAX_NAME_LEN || n.starts_with('.')
-            || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        if n.is_empty()
+            || n.len() > MAX_NAME_LEN
+            || n.starts_with('.')
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            return e("name", format!(
-                "{n:?} is not a valid run name: use 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', not starting with '.' (it names the output directory)"
-            ));
+            return e(
+                "name",
+                format!(
+                    "{n:?} is not a valid run name: use 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', not starting with '.' (it names the output directory)"
+                ),
+            );
         }
         if spec.rounds == 0 || spec.rounds > 100_000_000 {
-            return e("rounds", format!("expected 1 to 100000000 rounds, got {}", spec.rounds));
+            return e(
+                "rounds",
+                format!("expected 1 to 100000000 rounds, got {}", spec.rounds),
+            );
         }
         if spec.eval_every == 0 {
             return e("eval_every", "expected at least 1".into());
         }
         let w = &spec.workers;
         if w.honest == 0 {
-            return e("workers.honest", "at least one honest machine is needed".into());
+            return e(
+                "workers.honest",
+                "at least one honest machine is needed".into(),
+            );
         }
         let m = w.honest.saturating_add(w.byzantine);
         if m > 100_000 {
-            return e("workers", format!("{m} machines: at most 100000 are supported"));
+            return e(
+                "workers",
+                format!("{m} machines: at most 100000 are supported"),
+            );
         }
         if w.reply_timeout_ms == 0 || w.reply_timeout_ms > 600_000 {
-            return e("workers.reply_timeout_ms", format!("expected 1 to 600000 ms, got {}", w.reply_timeout_ms));
+            return e(
+                "workers.reply_timeout_ms",
+                format!("expected 1 to 600000 ms, got {}", w.reply_timeout_ms),
+            );
         }
         finite_pos("optimizer.lr", spec.optimizer.lr, false)?;
         finite_pos("optimizer.perturbation", spec.optimizer.perturbation, true)?;
-        finite_pos("optimizer.divergence_norm", spec.optimizer.divergence_norm, false)?;
+        finite_pos(
+            "optimizer.divergence_norm",
+            spec.optimizer.divergence_norm,
+            false,
+        )?;
 
         let check_noise = |p: &str, n: &NoiseSpec| match n {
             NoiseSpec::Bounded(b) => finite_pos(&format!("{p}.radius"), b.radius, true),
             NoiseSpec::Gaussian(g) => finite_pos(&format!("{p}.std"), g.std, true),
         };
         let dim = match &spec.problem.0 {
+            ProblemSpec::Quadratic(q) => q.dim,
+            ProblemSpec::Saddle(s) => s.dim,
+            ProblemSpec::Rosenbrock(_) => 2,
+        };
+        if dim == 0 || dim > 100_000_000 {
+            return e("problem.dim", format!("expected 1 to 100000000, got {dim}"));
+        }
+        match &spec.problem.0 {
             ProblemSpec::Quadratic(q) => {
-                for (k, v) in [("min_curvature", q.min_curvature), ("max_curvature", q.max_curvature)] {
+                for (k, v) in [
+                    ("min_curvature", q.min_curvature),
+                    ("max_curvature", q.max_curvature),
+                ] {
                     finite_pos(&format!("problem.{k}"), v, false)?;
                 }
                 if q.max_curvature < q.min_curvature {
@@ -618,60 +977,77 @@ impl Scenario {
                     return e("problem.start", "expected a finite number".into());
                 }
                 check_noise("problem.noise", &q.noise.0)?;
-                q.dim
             }
             ProblemSpec::Saddle(s) => {
                 if s.negative_dims > s.dim {
-                    return e("problem.negative_dims", format!("{} negative directions do not fit in dim {}", s.negative_dims, s.dim));
+                    return e(
+                        "problem.negative_dims",
+                        format!(
+                            "{} negative directions do not fit in dim {}",
+                            s.negative_dims, s.dim
+                        ),
+                    );
                 }
                 finite_pos("problem.start_offset", s.start_offset, true)?;
                 check_noise("problem.noise", &s.noise.0)?;
-                s.dim
             }
             ProblemSpec::Rosenbrock(r) => {
                 for (i, v) in [r.a, r.b, r.start[0], r.start[1]].iter().enumerate() {
                     if !v.is_finite() {
-                        let p = ["problem.a", "problem.b", "problem.start[0]", "problem.start[1]"][i];
+                        let p = [
+                            "problem.a",
+                            "problem.b",
+                            "problem.start[0]",
+                            "problem.start[1]",
+                        ][i];
                         return e(p, "expected a finite number".into());
                     }
                 }
                 finite_pos("problem.b", r.b, true)?;
                 check_noise("problem.noise", &r.noise.0)?;
-                2
             }
-        };
-        if dim == 0 || dim > 100_000_000 {
-            return e("problem.dim", format!("expected 1 to 100000000, got {dim}"));
         }
         // Memory: parameters, one gradient per machine in flight, two windows per machine.
         let vectors = 8u64.saturating_add((m as u64).saturating_mul(4));
         let bytes = vectors.saturating_mul(dim as u64).saturating_mul(8);
         if bytes > MEMORY_LIMIT_BYTES {
-            return e("problem.dim", format!(
-                "{m} machines x dim {dim} need about {:.1} GiB of memory (limit {} GiB); reduce dim or the number of machines",
-                bytes as f64 / (1u64 << 30) as f64,
-                MEMORY_LIMIT_BYTES >> 30
-            ));
+            return e(
+                "problem.dim",
+                format!(
+                    "{m} machines x dim {dim} need about {:.1} GiB of memory (limit {} GiB); reduce dim or the number of machines",
+                    bytes as f64 / (1u64 << 30) as f64,
+                    MEMORY_LIMIT_BYTES >> 30
+                ),
+            );
         }
 
         if let AggregatorSpec::Safeguard(sg) = &mut spec.aggregator.0 {
             if w.byzantine >= w.honest {
-                return e("workers.byzantine", format!(
-                    "the safeguard needs fewer Byzantine than honest machines (alpha < 1/2); got {} of {m}",
-                    w.byzantine
-                ));
+                return e(
+                    "workers.byzantine",
+                    format!(
+                        "the safeguard needs fewer Byzantine than honest machines (alpha < 1/2); got {} of {m}",
+                        w.byzantine
+                    ),
+                );
             }
             if sg.window_short == 0 {
-                return e("aggregator.window_short", "expected at least 1 round".into());
+                return e(
+                    "aggregator.window_short",
+                    "expected at least 1 round".into(),
+                );
             }
             match sg.variant {
                 VariantSpec::Double => {
                     let t1 = sg.window_long.unwrap_or(sg.window_short.saturating_mul(6));
                     if t1 < sg.window_short {
-                        return e("aggregator.window_long", format!(
-                            "the long window ({t1}) must be at least the short one ({}): T1 >= T0",
-                            sg.window_short
-                        ));
+                        return e(
+                            "aggregator.window_long",
+                            format!(
+                                "the long window ({t1}) must be at least the short one ({}): T1 >= T0",
+                                sg.window_short
+                            ),
+                        );
                     }
                     sg.window_long = Some(t1);
                 }
@@ -686,14 +1062,27 @@ impl Scenario {
                 ThresholdSpec::Fixed(f) => {
                     finite_pos("aggregator.threshold.short", f.short, false)?;
                     match (sg.variant, f.long) {
-                        (VariantSpec::Double, None) => return e("aggregator.threshold", "missing field `long` (Th1 of the long window)".into()),
+                        (VariantSpec::Double, None) => {
+                            return e(
+                                "aggregator.threshold",
+                                "missing field `long` (Th1 of the long window)".into(),
+                            );
+                        }
                         (VariantSpec::Double, Some(l)) => {
                             finite_pos("aggregator.threshold.long", l, false)?;
                             if l < f.short {
-                                return e("aggregator.threshold.long", format!("Th1 ({l}) must be at least Th0 ({})", f.short));
+                                return e(
+                                    "aggregator.threshold.long",
+                                    format!("Th1 ({l}) must be at least Th0 ({})", f.short),
+                                );
                             }
                         }
-                        (VariantSpec::Single, Some(_)) => return e("aggregator.threshold.long", "the single safeguard has no long window; remove `long`".into()),
+                        (VariantSpec::Single, Some(_)) => {
+                            return e(
+                                "aggregator.threshold.long",
+                                "the single safeguard has no long window; remove `long`".into(),
+                            );
+                        }
                         (VariantSpec::Single, None) => {}
                     }
                 }
@@ -707,9 +1096,12 @@ impl Scenario {
                     finite_pos("aggregator.threshold.factor", c.factor, false)?;
                     let r = c.rounds.unwrap_or(longest.saturating_mul(2));
                     if r < longest || r > 100_000_000 {
-                        return e("aggregator.threshold.rounds", format!(
-                            "the pre-run must cover the longest window ({longest} rounds) and be at most 100000000; got {r}"
-                        ));
+                        return e(
+                            "aggregator.threshold.rounds",
+                            format!(
+                                "the pre-run must cover the longest window ({longest} rounds) and be at most 100000000; got {r}"
+                            ),
+                        );
                     }
                     c.rounds = Some(r);
                 }
@@ -721,7 +1113,10 @@ impl Scenario {
             if let ThresholdSpec::Theory(t) = &mut sg.threshold.0 {
                 if t.sigma.is_none() {
                     if sigma <= 0.0 {
-                        return e("aggregator.threshold.sigma", "the problem has no gradient noise: give sigma > 0".into());
+                        return e(
+                            "aggregator.threshold.sigma",
+                            "the problem has no gradient noise: give sigma > 0".into(),
+                        );
                     }
                     t.sigma = Some(sigma);
                 }
@@ -771,9 +1166,22 @@ impl Scenario {
             NoiseSpec::Gaussian(g) => Noise::Gaussian { std: g.std },
         };
         match &self.spec.problem.0 {
-            ProblemSpec::Quadratic(q) => Arc::new(Quadratic::new(q.dim, q.min_curvature, q.max_curvature, q.start, noise(&q.noise))),
-            ProblemSpec::Saddle(s) => Arc::new(Saddle::new(s.dim, s.negative_dims, s.start_offset, noise(&s.noise))),
-            ProblemSpec::Rosenbrock(r) => Arc::new(Rosenbrock::new(r.a, r.b, r.start, noise(&r.noise))),
+            ProblemSpec::Quadratic(q) => Arc::new(Quadratic::new(
+                q.dim,
+                q.min_curvature,
+                q.max_curvature,
+                q.start,
+                noise(&q.noise),
+            )),
+            ProblemSpec::Saddle(s) => Arc::new(Saddle::new(
+                s.dim,
+                s.negative_dims,
+                s.start_offset,
+                noise(&s.noise),
+            )),
+            ProblemSpec::Rosenbrock(r) => {
+                Arc::new(Rosenbrock::new(r.a, r.b, r.start, noise(&r.noise)))
+            }
         }
     }
 
@@ -790,18 +1198,45 @@ impl Scenario {
         let t1 = sg.window_long.unwrap_or(sg.window_short);
         let t0 = sg.window_short;
         let (thresholds, calibrate) = match &sg.threshold.0 {
-            ThresholdSpec::Fixed(f) => (Thresholds::Fixed { long: f.long.unwrap_or(f.short), short: f.short }, None),
+            ThresholdSpec::Fixed(f) => (
+                Thresholds::Fixed {
+                    long: f.long.unwrap_or(f.short),
+                    short: f.short,
+                },
+                None,
+            ),
             ThresholdSpec::Theory(t) => {
                 let s = t.sigma.unwrap_or(0.0);
-                (Thresholds::PerGood { long: t.c * s * (t1 as f64).sqrt(), short: t.c * s * (t0 as f64).sqrt() }, None)
+                (
+                    Thresholds::PerGood {
+                        long: t.c * s * (t1 as f64).sqrt(),
+                        short: t.c * s * (t0 as f64).sqrt(),
+                    },
+                    None,
+                )
             }
-            ThresholdSpec::Calibrate(c) => (Thresholds::PerGood { long: 0.0, short: 0.0 }, Some(c.clone())),
+            ThresholdSpec::Calibrate(c) => (
+                Thresholds::PerGood {
+                    long: 0.0,
+                    short: 0.0,
+                },
+                Some(c.clone()),
+            ),
         };
         let on_no_reference = match sg.on_no_reference {
             NoReferenceSpec::MostNeighbours => NoReference::MostNeighbours,
             NoReferenceSpec::KeepAll => NoReference::KeepAll,
         };
-        Some((SafeguardConfig { variant, window_long: t1, window_short: t0, thresholds, on_no_reference }, calibrate))
+        Some((
+            SafeguardConfig {
+                variant,
+                window_long: t1,
+                window_short: t0,
+                thresholds,
+                on_no_reference,
+            },
+            calibrate,
+        ))
     }
 }
 
@@ -818,7 +1253,10 @@ pub fn catalog() -> String {
     let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
     let resolve = |v: &Value| -> Value {
         match v.get("$ref").and_then(Value::as_str) {
-            Some(r) => defs.get(r.rsplit('/').next().unwrap_or(r)).cloned().unwrap_or(Value::Null),
+            Some(r) => defs
+                .get(r.rsplit('/').next().unwrap_or(r))
+                .cloned()
+                .unwrap_or(Value::Null),
             None => v.clone(),
         }
     };
@@ -827,19 +1265,37 @@ pub fn catalog() -> String {
         if let Some(t) = v.get("type") {
             return match t {
                 Value::String(s) => s.clone(),
-                Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("|"),
                 _ => String::new(),
             };
         }
         if let Some(e) = v.get("enum").and_then(Value::as_array) {
-            return e.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|");
+            return e
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("|");
         }
         if let Some(one) = v.get("oneOf").and_then(Value::as_array) {
             let names: Vec<String> = one
                 .iter()
-                .filter_map(|o| o.get("const").and_then(Value::as_str).map(str::to_string).or_else(|| {
-                    o.get("properties").and_then(|p| p.as_object()).and_then(|p| p.values().next()).and_then(|k| k.get("const")).and_then(Value::as_str).map(str::to_string)
-                }))
+                .filter_map(|o| {
+                    o.get("const")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .or_else(|| {
+                            o.get("properties")
+                                .and_then(|p| p.as_object())
+                                .and_then(|p| p.values().next())
+                                .and_then(|k| k.get("const"))
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                        })
+                })
                 .collect();
             if !names.is_empty() {
                 return format!("{{{}}}", names.join("|"));
@@ -857,13 +1313,33 @@ pub fn catalog() -> String {
     ];
     for (field, def, tag) in sections {
         out.push_str(&format!("{field} ({tag}):\n"));
-        let variants = defs.get(def).and_then(|d| d.get("oneOf")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let variants = defs
+            .get(def)
+            .and_then(|d| d.get("oneOf"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for v in variants {
-            let props = v.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
-            let kind = props.get(tag).and_then(|k| k.get("const")).and_then(Value::as_str).unwrap_or("?");
+            let props = v
+                .get("properties")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let kind = props
+                .get(tag)
+                .and_then(|k| k.get("const"))
+                .and_then(Value::as_str)
+                .unwrap_or("?");
             let desc = v.get("description").and_then(Value::as_str).unwrap_or("");
-            out.push_str(&format!("  {kind:<12} {}\n", desc.lines().next().unwrap_or("")));
-            let required: Vec<&str> = v.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            out.push_str(&format!(
+                "  {kind:<12} {}\n",
+                desc.lines().next().unwrap_or("")
+            ));
+            let required: Vec<&str> = v
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             for (name, p) in props.iter().filter(|(n, _)| n.as_str() != tag) {
                 let default = match p.get("default") {
                     Some(d) => format!("default {d}"),
@@ -871,7 +1347,11 @@ pub fn catalog() -> String {
                     None => "optional".into(),
                 };
                 let pd = p.get("description").and_then(Value::as_str).unwrap_or("");
-                out.push_str(&format!("      {name:<18} {:<22} {default:<28} {}\n", type_of(p), pd.lines().next().unwrap_or("")));
+                out.push_str(&format!(
+                    "      {name:<18} {:<22} {default:<28} {}\n",
+                    type_of(p),
+                    pd.lines().next().unwrap_or("")
+                ));
             }
         }
         out.push('\n');
@@ -913,6 +1393,26 @@ mod tests {
     }
 
     #[test]
+    fn suggestions_only_when_close() {
+        assert_eq!(edit_distance("safegaurd", "safeguard"), 1);
+        assert_eq!(edit_distance("sadle", "saddle"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        let m = |given: &str| {
+            did_you_mean(&format!(
+                "unknown variant `{given}`, expected one of `double`, `single`, `name`"
+            ))
+        };
+        assert!(m("nmae").ends_with("(did you mean `name`?)"));
+        assert!(m("singel").ends_with("(did you mean `single`?)"));
+        assert!(!m("tripple").contains("did you mean"));
+        assert!(!m("x").contains("did you mean"));
+        assert!(
+            !did_you_mean("invalid type: a string, expected an object with a `kind` field")
+                .contains("did you mean")
+        );
+    }
+
+    #[test]
     fn errors_name_path_and_position() {
         let e = err(&OK.replace("\"dim\": 5", "\"dim\": 5, \"oops\": 1"));
         assert_eq!(e.path, "problem.oops");
@@ -927,7 +1427,10 @@ mod tests {
         let e = err(&OK.replace("\"lr\": 0.1", "\"lr\": -1"));
         assert_eq!(e.path, "optimizer.lr");
         assert_eq!((e.line, e.column), (7, 23));
-        let e = err(&OK.replace("\"kind\": \"sign_flip\", \"scale\": 2", "\"kind\": \"none\", \"x\": 2"));
+        let e = err(&OK.replace(
+            "\"kind\": \"sign_flip\", \"scale\": 2",
+            "\"kind\": \"none\", \"x\": 2",
+        ));
         assert_eq!(e.path, "attack.x");
         let e = err("{\"name\": ");
         assert_eq!(e.line, 1);

@@ -40,7 +40,10 @@ pub fn encode(path: &str, message: &str) -> String {
 pub fn decode(message: &str) -> (String, String) {
     if let Some(rest) = message.strip_prefix(MARK) {
         if let Some(i) = rest.find(MARK) {
-            return (rest[..i].to_string(), rest[i + MARK.len_utf8()..].to_string());
+            return (
+                rest[..i].to_string(),
+                rest[i + MARK.len_utf8()..].to_string(),
+            );
         }
     }
     (String::new(), message.to_string())
@@ -73,6 +76,23 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// The valid tags of `T` as serde lists them (`` `a`, `b` or `c` ``), taken from the error for an
+/// empty tag so that it cannot drift from the enum.
+fn choices<T: TaggedEnum>() -> String {
+    let mut probe = Map::new();
+    probe.insert("kind".into(), Value::String(String::new()));
+    probe.insert("params".into(), Value::Object(Map::new()));
+    match serde_json::from_value::<T>(Value::Object(probe)) {
+        Err(e) => {
+            let msg = e.to_string();
+            msg.split_once("expected ")
+                .map(|(_, c)| c.to_string())
+                .unwrap_or_default()
+        }
+        Ok(_) => String::new(),
+    }
+}
+
 impl<'de, T: TaggedEnum> Deserialize<'de> for Tagged<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
@@ -84,12 +104,20 @@ impl<'de, T: TaggedEnum> Deserialize<'de> for Tagged<T> {
             )));
         };
         let Some(kind) = map.remove(T::TAG) else {
-            return Err(D::Error::custom(format!("missing field `{}`", T::TAG)));
+            return Err(D::Error::custom(format!(
+                "missing field `{}` ({})",
+                T::TAG,
+                choices::<T>()
+            )));
         };
         if !kind.is_string() {
             return Err(D::Error::custom(encode(
                 T::TAG,
-                &format!("invalid type: {}, expected a string", json_type(&kind)),
+                &format!(
+                    "invalid type: {}, expected a string: {}",
+                    json_type(&kind),
+                    choices::<T>()
+                ),
             )));
         }
         let mut adjacent = Map::new();
@@ -150,7 +178,11 @@ impl<T: TaggedEnum> JsonSchema for Tagged<T> {
             v.clone()
         };
         let mut variants = Vec::new();
-        let list = adjacent.get("oneOf").and_then(Value::as_array).cloned().unwrap_or_default();
+        let list = adjacent
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for variant in list {
             let props = variant.get("properties").cloned().unwrap_or(Value::Null);
             let tag = props.get("kind").cloned().unwrap_or(Value::Null);
@@ -166,7 +198,10 @@ impl<T: TaggedEnum> JsonSchema for Tagged<T> {
             }
             let mut obj = Map::new();
             obj.insert("type".into(), "object".into());
-            if let Some(d) = variant.get("description").or_else(|| params.get("description")) {
+            if let Some(d) = variant
+                .get("description")
+                .or_else(|| params.get("description"))
+            {
                 obj.insert("description".into(), d.clone());
             }
             obj.insert("properties".into(), Value::Object(properties));
