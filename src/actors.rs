@@ -25,15 +25,30 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-/// One gradient reply, stamped by the [`ReplyTo`] handle (a machine cannot forge another's id).
+/// What travels on a round's channel, stamped by the [`ReplyTo`] handle (a machine cannot forge
+/// another's id).
 #[derive(Debug)]
 struct Reply {
     worker: usize,
-    gradient: Vector,
+    body: ReplyBody,
+}
+
+#[derive(Debug)]
+enum ReplyBody {
+    /// A gradient.
+    Gradient(Vector),
+    /// The handle was dropped (sent by its `Drop`); `panicking` when it was dropped while the
+    /// thread unwound from a panic, i.e. the machine crashed while holding it.
+    Dropped { panicking: bool },
 }
 
 /// The handle a machine answers through. It is stamped with the machine's id and valid for one
 /// round only. Sending twice is possible and is recorded as a fault (the first reply counts).
+///
+/// Dropping the handle tells the coordinator, so it can tell apart, deterministically, a machine
+/// that stays silent (drops the handle), one that crashes while handling the request (the handle
+/// is dropped during a panic's unwinding, before the actor's mailbox closes) and one that keeps
+/// the handle and never answers (cut off by the reply timeout).
 #[derive(Debug)]
 pub struct ReplyTo {
     worker: usize,
@@ -44,7 +59,12 @@ pub struct ReplyTo {
 impl ReplyTo {
     /// Send a gradient. Returns false when the round is already over (the reply is dropped).
     pub fn send(&self, gradient: Vector) -> bool {
-        self.tx.send(Reply { worker: self.worker, gradient }).is_ok()
+        self.tx
+            .send(Reply {
+                worker: self.worker,
+                body: ReplyBody::Gradient(gradient),
+            })
+            .is_ok()
     }
     /// The machine this handle belongs to.
     pub fn worker(&self) -> usize {
@@ -53,6 +73,17 @@ impl ReplyTo {
     /// The round this handle answers.
     pub fn round(&self) -> u64 {
         self.round
+    }
+}
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        // Fails (ignored) when the round is already over.
+        let panicking = std::thread::panicking();
+        let _ = self.tx.send(Reply {
+            worker: self.worker,
+            body: ReplyBody::Dropped { panicking },
+        });
     }
 }
 
@@ -99,7 +130,9 @@ impl Actor for HonestWorker {
 impl Handler<GradientRequest> for HonestWorker {
     type Result = ();
     fn handle(&mut self, msg: GradientRequest, _: &mut Context<Self>) {
-        let g = self.problem.stochastic_gradient(&msg.params, self.id, &mut self.rng);
+        let g = self
+            .problem
+            .stochastic_gradient(&msg.params, self.id, &mut self.rng);
         msg.reply.send(g);
     }
 }
@@ -123,7 +156,13 @@ impl ByzantineWorker {
         adversary_rng: SimRng,
         adversary: Box<dyn Adversary>,
     ) -> Self {
-        ByzantineWorker { id, problem, rng, adversary_rng, adversary }
+        ByzantineWorker {
+            id,
+            problem,
+            rng,
+            adversary_rng,
+            adversary,
+        }
     }
 }
 
@@ -134,8 +173,13 @@ impl Actor for ByzantineWorker {
 impl Handler<ByzantineRequest> for ByzantineWorker {
     type Result = ();
     fn handle(&mut self, msg: ByzantineRequest, _: &mut Context<Self>) {
-        let own = self.problem.stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
-        if let Some(v) = self.adversary.attack(&msg.view, &own, &mut self.adversary_rng) {
+        let own = self
+            .problem
+            .stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
+        if let Some(v) = self
+            .adversary
+            .attack(&msg.view, &own, &mut self.adversary_rng)
+        {
             msg.reply.send(v);
         }
     }
@@ -155,8 +199,21 @@ pub struct FaultyWorker {
 
 impl FaultyWorker {
     /// Machine `id` with fault `mode` from round `from_round` on (honest before).
-    pub fn new(id: usize, problem: Arc<dyn Problem>, rng: SimRng, mode: FaultMode, from_round: u64) -> Self {
-        FaultyWorker { id, problem, rng, mode, from_round, held: Vec::new() }
+    pub fn new(
+        id: usize,
+        problem: Arc<dyn Problem>,
+        rng: SimRng,
+        mode: FaultMode,
+        from_round: u64,
+    ) -> Self {
+        FaultyWorker {
+            id,
+            problem,
+            rng,
+            mode,
+            from_round,
+            held: Vec::new(),
+        }
     }
 }
 
@@ -167,7 +224,9 @@ impl Actor for FaultyWorker {
 impl Handler<ByzantineRequest> for FaultyWorker {
     type Result = ();
     fn handle(&mut self, msg: ByzantineRequest, _: &mut Context<Self>) {
-        let own = self.problem.stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
+        let own = self
+            .problem
+            .stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
         if msg.view.round < self.from_round {
             msg.reply.send(own);
             return;
@@ -177,7 +236,10 @@ impl Handler<ByzantineRequest> for FaultyWorker {
                 msg.reply.send(own.clone());
                 msg.reply.send(own * 1e6);
             }
-            FaultMode::Panic => panic!("faulty machine {}: deliberate panic in round {}", self.id, msg.view.round),
+            FaultMode::Panic => panic!(
+                "faulty machine {}: deliberate panic in round {}",
+                self.id, msg.view.round
+            ),
             FaultMode::Hang => self.held.push(msg.reply),
             FaultMode::Nan => {
                 msg.reply.send(Vector::from_elem(own.len(), f64::NAN));
@@ -263,7 +325,8 @@ pub struct RoundEvent {
     pub params: Arc<Vector>,
     /// Extra problem metrics after the step.
     pub metrics: Vec<(&'static str, f64)>,
-    /// The parameters are no longer finite, or left the divergence bound.
+    /// The parameters are no longer finite or left the divergence bound, or the loss is no longer
+    /// finite.
     pub diverged: bool,
 }
 
@@ -303,6 +366,8 @@ pub struct Coordinator {
 #[derive(Debug, Default)]
 struct Collected {
     replies: BTreeMap<usize, Vec<Vector>>,
+    /// Machines whose handle was dropped, and whether during a panic (a crash).
+    dropped: BTreeMap<usize, bool>,
     timed_out: bool,
 }
 
@@ -311,7 +376,12 @@ async fn collect(mut rx: UnboundedReceiver<Reply>, timeout: Option<Duration>) ->
     let receive = async {
         // Ends when every handle of the round has been dropped.
         while let Some(r) = rx.recv().await {
-            out.replies.entry(r.worker).or_default().push(r.gradient);
+            match r.body {
+                ReplyBody::Gradient(g) => out.replies.entry(r.worker).or_default().push(g),
+                ReplyBody::Dropped { panicking } => {
+                    *out.dropped.entry(r.worker).or_default() |= panicking;
+                }
+            }
         }
     };
     match timeout {
@@ -359,8 +429,16 @@ impl Coordinator {
         let (tx, rx) = unbounded_channel();
         for (id, r) in &self.honest {
             if self.good[*id] {
-                let reply = ReplyTo { worker: *id, round, tx: tx.clone() };
-                r.do_send(GradientRequest { round, params: self.params.clone(), reply });
+                let reply = ReplyTo {
+                    worker: *id,
+                    round,
+                    tx: tx.clone(),
+                };
+                r.do_send(GradientRequest {
+                    round,
+                    params: self.params.clone(),
+                    reply,
+                });
             }
         }
         rx
@@ -378,13 +456,26 @@ impl Coordinator {
             params: self.params.clone(),
             machines: self.roles.len(),
             honest: Arc::new(honest_vectors),
-            byzantine: Arc::new(self.byzantine.iter().map(|(i, _)| *i).filter(|i| self.good[*i]).collect()),
+            byzantine: Arc::new(
+                self.byzantine
+                    .iter()
+                    .map(|(i, _)| *i)
+                    .filter(|i| self.good[*i])
+                    .collect(),
+            ),
             aggregator: Arc::new(self.aggregator.public_state()),
         });
         for (id, r) in &self.byzantine {
             if self.good[*id] {
-                let reply = ReplyTo { worker: *id, round, tx: tx.clone() };
-                r.do_send(ByzantineRequest { view: view.clone(), reply });
+                let reply = ReplyTo {
+                    worker: *id,
+                    round,
+                    tx: tx.clone(),
+                };
+                r.do_send(ByzantineRequest {
+                    view: view.clone(),
+                    reply,
+                });
             }
         }
         rx
@@ -393,7 +484,10 @@ impl Coordinator {
     fn is_connected(&self, id: usize) -> bool {
         match self.roles.get(id) {
             Some(Role::Honest) => self.honest.iter().any(|(i, r)| *i == id && r.connected()),
-            Some(Role::Byzantine) => self.byzantine.iter().any(|(i, r)| *i == id && r.connected()),
+            Some(Role::Byzantine) => self
+                .byzantine
+                .iter()
+                .any(|(i, r)| *i == id && r.connected()),
             None => false,
         }
     }
@@ -406,19 +500,42 @@ impl Coordinator {
         let mut gradients: Vec<Option<Vector>> = Vec::with_capacity(workers.len());
         for &w in &workers {
             let role = self.roles[w];
-            let phase = if role == Role::Honest { &honest } else { &byzantine };
-            let mut fault = |kind: &'static str| faults.push(Fault { round, worker: w, role, kind });
-            let g = match phase.replies.get(&w).map(|v| v.as_slice()) {
+            let phase = if role == Role::Honest {
+                &honest
+            } else {
+                &byzantine
+            };
+            let mut fault = |kind: &'static str| {
+                faults.push(Fault {
+                    round,
+                    worker: w,
+                    role,
+                    kind,
+                })
+            };
+            // Crashed: its handle was dropped during a panic (it died handling this round's
+            // request, whatever it sent before), or its mailbox is closed (it died earlier). A
+            // crashed machine's replies are ignored and it is expelled, as is one that kept its
+            // handle past the reply timeout. Neither check depends on timing: the handle is
+            // dropped during the unwinding, before the round's channel can close.
+            let crashed = phase.dropped.get(&w).copied().unwrap_or(false) || !self.is_connected(w);
+            let replies = if crashed {
+                None
+            } else {
+                phase.replies.get(&w).map(|v| v.as_slice())
+            };
+            let g = match replies {
                 None | Some([]) => {
-                    let kind = if !self.is_connected(w) {
-                        forced.push((w, "crashed"));
+                    let kind = if crashed {
                         "crashed"
-                    } else if phase.timed_out {
-                        forced.push((w, "timeout"));
+                    } else if phase.timed_out && !phase.dropped.contains_key(&w) {
                         "timeout"
                     } else {
                         "silent"
                     };
+                    if kind != "silent" {
+                        forced.push((w, kind));
+                    }
                     fault(kind);
                     None
                 }
@@ -459,7 +576,12 @@ impl Coordinator {
         let mut direction = agg.direction;
         if direction.len() != dim || !is_finite(&direction) {
             // A rule must never poison the model; treat this as a bug in the rule, skip the step.
-            faults.push(Fault { round, worker: usize::MAX, role: Role::Honest, kind: "aggregator_non_finite" });
+            faults.push(Fault {
+                round,
+                worker: usize::MAX,
+                role: Role::Honest,
+                kind: "aggregator_non_finite",
+            });
             direction = Vector::zeros(dim);
         }
         let agg_error = distance(&direction, &honest_mean);
@@ -488,11 +610,15 @@ impl Coordinator {
             self.good[*w] = false;
         }
         let good = self.good.iter().filter(|g| **g).count();
-        let byzantine_in_good =
-            (0..self.roles.len()).filter(|&i| self.good[i] && self.roles[i] == Role::Byzantine).count();
+        let byzantine_in_good = (0..self.roles.len())
+            .filter(|&i| self.good[i] && self.roles[i] == Role::Byzantine)
+            .count();
+        let loss = self.problem.loss(&self.params);
+        // The loss can overflow a round before the parameters' norm does.
+        let diverged = diverged || !loss.is_finite();
         RoundEvent {
             round,
-            loss: self.problem.loss(&self.params),
+            loss,
             grad_norm: norm(&self.problem.gradient(&self.params)),
             good,
             byzantine_in_good,
@@ -501,7 +627,11 @@ impl Coordinator {
             faults,
             expulsions: expulsions
                 .into_iter()
-                .map(|(worker, reason)| ExpulsionRecord { worker, role: self.roles[worker], reason })
+                .map(|(worker, reason)| ExpulsionRecord {
+                    worker,
+                    role: self.roles[worker],
+                    reason,
+                })
                 .collect(),
             distances: agg.distances,
             params: self.params.clone(),

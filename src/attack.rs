@@ -99,7 +99,9 @@ impl Adversary for Gaussian {
     }
     fn attack(&mut self, _: &RoundView, own: &Vector, rng: &mut SimRng) -> Option<Vector> {
         let (m, s) = (self.mean, self.std);
-        Some(Vector::from_shape_simple_fn(own.len(), || m + s * crate::rng::normal(rng)))
+        Some(Vector::from_shape_simple_fn(own.len(), || {
+            m + s * crate::rng::normal(rng)
+        }))
     }
 }
 
@@ -191,13 +193,28 @@ mod tests {
         let mut rng = crate::rng::stream(1, 1);
         let own = array![1.0, -2.0];
         assert_eq!(NoAttack.attack(&view(), &own, &mut rng), Some(own.clone()));
-        assert_eq!(SignFlip { scale: 4.0 }.attack(&view(), &own, &mut rng), Some(array![-4.0, 8.0]));
+        assert_eq!(
+            SignFlip { scale: 4.0 }.attack(&view(), &own, &mut rng),
+            Some(array![-4.0, 8.0])
+        );
         assert_eq!(Zero.attack(&view(), &own, &mut rng), Some(array![0.0, 0.0]));
-        let g = Gaussian { mean: 5.0, std: 0.0 }.attack(&view(), &own, &mut rng);
+        let g = Gaussian {
+            mean: 5.0,
+            std: 0.0,
+        }
+        .attack(&view(), &own, &mut rng);
         assert_eq!(g, Some(array![5.0, 5.0]));
-        let f = Faulty { mode: FaultMode::WrongLength, from_round: 1 }.attack(&view(), &own, &mut rng);
+        let f = Faulty {
+            mode: FaultMode::WrongLength,
+            from_round: 1,
+        }
+        .attack(&view(), &own, &mut rng);
         assert_eq!(f.map(|v| v.len()), Some(3));
-        let f = Faulty { mode: FaultMode::Nan, from_round: 2 }.attack(&view(), &own, &mut rng);
+        let f = Faulty {
+            mode: FaultMode::Nan,
+            from_round: 2,
+        }
+        .attack(&view(), &own, &mut rng);
         assert_eq!(f, Some(own.clone()), "honest before from_round");
     }
 }

@@ -100,7 +100,13 @@ fn load(path: &Path) -> Result<Scenario, Failure> {
     Scenario::from_file(path).map_err(|e| Failure::BadInput(e.to_string()))
 }
 
-fn run(scenario_path: &Path, out: Option<PathBuf>, force: bool, threads: u16, quiet: bool) -> Result<ExitCode, Failure> {
+fn run(
+    scenario_path: &Path,
+    out: Option<PathBuf>,
+    force: bool,
+    threads: u16,
+    quiet: bool,
+) -> Result<ExitCode, Failure> {
     let scenario = load(scenario_path)?;
     let target = out.unwrap_or_else(|| Path::new("output").join(scenario.name()));
     let staging = match Staging::new(&target, force) {
@@ -123,13 +129,18 @@ fn run(scenario_path: &Path, out: Option<PathBuf>, force: bool, threads: u16, qu
     let mut recorder = RunRecorder::new(&dir, scenario.to_json(), safeguard);
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let pb = indicatif::ProgressBar::new(scenario.spec().rounds);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rounds {per_sec} {msg}") {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rounds {per_sec} {msg}")
+        {
             pb.set_style(style);
         }
         pb
     });
     let mut progress = Progress(bar);
-    let options = RunOptions { threads: threads as usize, stop: Some(stop) };
+    let options = RunOptions {
+        threads: threads as usize,
+        stop: Some(stop),
+    };
     let result = run_blocking(&scenario, &options, &mut [&mut recorder, &mut progress]);
     let summary = match result {
         Ok(r) => r.summary,
@@ -140,10 +151,13 @@ fn run(scenario_path: &Path, out: Option<PathBuf>, force: bool, threads: u16, qu
     };
     let problem = scenario.problem();
     let surface = |a: f64, b: f64| problem.loss(&ndarray::Array1::from_vec(vec![a, b]));
-    let surface_ref: Option<safeguard_sim::plot::Surface<'_>> = (problem.dim() == 2).then_some(&surface as _);
+    let surface_ref: Option<safeguard_sim::plot::Surface<'_>> =
+        (problem.dim() == 2).then_some(&surface as _);
     if let Err(e) = safeguard_sim::plot::render_run(&dir, surface_ref) {
         staging.abandon();
-        return Err(Failure::Other(anyhow::Error::from(e).context("drawing the plots")));
+        return Err(Failure::Other(
+            anyhow::Error::from(e).context("drawing the plots"),
+        ));
     }
     let written = staging.commit().map_err(anyhow::Error::from)?;
     if !quiet {
@@ -166,17 +180,25 @@ fn run(scenario_path: &Path, out: Option<PathBuf>, force: bool, threads: u16, qu
             written.display()
         );
     }
-    Ok(if summary.status == Status::Interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    Ok(if summary.status == Status::Interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn plot(run_dir: &Path) -> Result<ExitCode, Failure> {
     if !run_dir.is_dir() {
-        return Err(Failure::BadInput(format!("{}: not a run directory", run_dir.display())));
+        return Err(Failure::BadInput(format!(
+            "{}: not a run directory",
+            run_dir.display()
+        )));
     }
     let scenario = load(&run_dir.join("scenario.json"))?;
     let problem = scenario.problem();
     let surface = |a: f64, b: f64| problem.loss(&ndarray::Array1::from_vec(vec![a, b]));
-    let surface_ref: Option<safeguard_sim::plot::Surface<'_>> = (problem.dim() == 2).then_some(&surface as _);
+    let surface_ref: Option<safeguard_sim::plot::Surface<'_>> =
+        (problem.dim() == 2).then_some(&surface as _);
     let files = safeguard_sim::plot::render_run(run_dir, surface_ref)
         .with_context(|| format!("drawing the plots of {}", run_dir.display()))?;
     for f in files {
@@ -188,9 +210,20 @@ fn plot(run_dir: &Path) -> Result<ExitCode, Failure> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { scenario, out, force, threads, quiet } => run(&scenario, out, force, threads, quiet),
+        Command::Run {
+            scenario,
+            out,
+            force,
+            threads,
+            quiet,
+        } => run(&scenario, out, force, threads, quiet),
         Command::Validate { scenario } => load(&scenario).map(|s| {
-            println!("{}: ok ({} machines, {} rounds)", s.name(), s.machines(), s.spec().rounds);
+            println!(
+                "{}: ok ({} machines, {} rounds)",
+                s.name(),
+                s.machines(),
+                s.spec().rounds
+            );
             ExitCode::SUCCESS
         }),
         Command::Plot { run_dir } => plot(&run_dir),
@@ -200,7 +233,10 @@ fn main() -> ExitCode {
         }
         Command::Schema => {
             let schema = safeguard_sim::scenario::json_schema();
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
             Ok(ExitCode::SUCCESS)
         }
     };

@@ -164,8 +164,14 @@ impl Summary {
     /// An empty summary for a run about to start.
     pub fn new(info: &RunInfo) -> Self {
         let mut machines = BTreeMap::new();
-        machines.insert("honest", info.roles.iter().filter(|r| **r == Role::Honest).count());
-        machines.insert("byzantine", info.roles.iter().filter(|r| **r == Role::Byzantine).count());
+        machines.insert(
+            "honest",
+            info.roles.iter().filter(|r| **r == Role::Honest).count(),
+        );
+        machines.insert(
+            "byzantine",
+            info.roles.iter().filter(|r| **r == Role::Byzantine).count(),
+        );
         let mut thresholds = BTreeMap::new();
         if let Some(t) = info.threshold_long {
             thresholds.insert("long", t);
@@ -181,7 +187,10 @@ impl Summary {
             name: info.name.clone(),
             status: Status::Completed,
             rounds: 0,
-            final_: Final { loss: finite(info.initial_loss), grad_norm: finite(info.initial_grad_norm) },
+            final_: Final {
+                loss: finite(info.initial_loss),
+                grad_norm: finite(info.initial_grad_norm),
+            },
             min_loss: info.min_loss,
             machines,
             expelled: Expelled::default(),
@@ -216,7 +225,12 @@ impl Summary {
             self.faults.total += 1;
             *self.faults.by_kind.entry(f.kind.to_string()).or_default() += 1;
             if self.faults.first.len() < 100 {
-                self.faults.first.push(FaultEntry { round: f.round, worker: f.worker, role: f.role.as_str(), kind: f.kind });
+                self.faults.first.push(FaultEntry {
+                    round: f.round,
+                    worker: f.worker,
+                    role: f.role.as_str(),
+                    kind: f.kind,
+                });
             }
         }
     }
@@ -224,16 +238,27 @@ impl Summary {
     /// Close the summary.
     pub fn finish(&mut self, status: Status, elapsed: Duration) {
         self.status = status;
-        self.final_ = Final { loss: finite(self.last_loss), grad_norm: finite(self.last_grad_norm) };
+        self.final_ = Final {
+            loss: finite(self.last_loss),
+            grad_norm: finite(self.last_grad_norm),
+        };
         self.wall_seconds = elapsed.as_secs_f64();
-        self.rounds_per_second = if self.wall_seconds > 0.0 { self.rounds as f64 / self.wall_seconds } else { 0.0 };
+        self.rounds_per_second = if self.wall_seconds > 0.0 {
+            self.rounds as f64 / self.wall_seconds
+        } else {
+            0.0
+        };
     }
 }
 
 /// Format a float for CSV: shortest round-trip text, in exponent form outside [1e-4, 1e15).
 pub fn fmt_f64(x: f64) -> String {
     let a = x.abs();
-    if x == 0.0 || !x.is_finite() || (1e-4..1e15).contains(&a) { format!("{x}") } else { format!("{x:e}") }
+    if x == 0.0 || !x.is_finite() || (1e-4..1e15).contains(&a) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
 }
 
 /// A run directory being written: files go to a hidden staging directory next to the target and
@@ -253,9 +278,16 @@ impl Staging {
             return Err(Error::OutputExists(target.to_path_buf()));
         }
         let parent = target.parent().map(Path::to_path_buf).unwrap_or_default();
-        let file = target.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+        let file = target
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
         let staging = parent.join(format!(".{file}.partial-{}", std::process::id()));
-        Ok(Staging { target: target.to_path_buf(), staging, force })
+        Ok(Staging {
+            target: target.to_path_buf(),
+            staging,
+            force,
+        })
     }
 
     /// Create the staging directory (and the parent of the target).
@@ -310,7 +342,10 @@ impl Csv {
     fn create(dir: &Path, name: &str, header: &str) -> Result<Self, Error> {
         let path = dir.join(name);
         let f = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let mut c = Csv { path, out: BufWriter::new(f) };
+        let mut c = Csv {
+            path,
+            out: BufWriter::new(f),
+        };
         c.line(header)?;
         Ok(c)
     }
@@ -319,7 +354,10 @@ impl Csv {
     }
     fn close(mut self) -> Result<(), Error> {
         self.out.flush().map_err(|e| Error::io(&self.path, e))?;
-        self.out.get_ref().sync_all().map_err(|e| Error::io(&self.path, e))
+        self.out
+            .get_ref()
+            .sync_all()
+            .map_err(|e| Error::io(&self.path, e))
     }
 }
 
@@ -380,21 +418,27 @@ impl RunRecorder {
 }
 
 fn open<'a>(c: &'a mut Option<Csv>) -> Result<&'a mut Csv, Error> {
-    c.as_mut().ok_or_else(|| Error::Runtime("recorder used before init".into()))
+    c.as_mut()
+        .ok_or_else(|| Error::Runtime("recorder used before init".into()))
 }
 
 impl Observer for RunRecorder {
     fn init(&mut self, info: &RunInfo) -> Result<(), Error> {
         self.roles = info.roles.clone();
         self.eval_every = info.eval_every.max(1);
-        write_atomic(&self.dir.join("scenario.json"), self.scenario_json.as_bytes())?;
+        write_atomic(
+            &self.dir.join("scenario.json"),
+            self.scenario_json.as_bytes(),
+        )?;
         let mut workers = String::from("worker,role\n");
         for (i, r) in info.roles.iter().enumerate() {
             workers.push_str(&format!("{i},{}\n", r.as_str()));
         }
         write_atomic(&self.dir.join("workers.csv"), workers.as_bytes())?;
         // Extra metric columns are known from the initial point.
-        let mut header = String::from("round,loss,grad_norm,good,byzantine_in_good,agg_error,no_reference,faults");
+        let mut header = String::from(
+            "round,loss,grad_norm,good,byzantine_in_good,agg_error,no_reference,faults",
+        );
         for name in &self.metric_names {
             header.push(',');
             header.push_str(name);
@@ -408,15 +452,30 @@ impl Observer for RunRecorder {
             info.roles.len()
         ))?;
         self.rounds = Some(rounds);
-        self.expulsions = Some(Csv::create(&self.dir, "expulsions.csv", "round,worker,role,reason")?);
-        self.faults = Some(Csv::create(&self.dir, "faults.csv", "round,worker,role,kind")?);
+        self.expulsions = Some(Csv::create(
+            &self.dir,
+            "expulsions.csv",
+            "round,worker,role,reason",
+        )?);
+        self.faults = Some(Csv::create(
+            &self.dir,
+            "faults.csv",
+            "round,worker,role,kind",
+        )?);
         if self.safeguard {
-            self.distances =
-                Some(Csv::create(&self.dir, "window_distances.csv", "round,worker,role,window,distance,threshold")?);
+            self.distances = Some(Csv::create(
+                &self.dir,
+                "window_distances.csv",
+                "round,worker,role,window,distance,threshold",
+            )?);
         }
         if info.dim == 2 {
             let mut t = Csv::create(&self.dir, "trajectory.csv", "round,x0,x1")?;
-            t.line(&format!("0,{},{}", fmt_f64(info.initial_params[0]), fmt_f64(info.initial_params[1])))?;
+            t.line(&format!(
+                "0,{},{}",
+                fmt_f64(info.initial_params[0]),
+                fmt_f64(info.initial_params[1])
+            ))?;
             self.trajectory = Some(t);
         }
         Ok(())
@@ -434,12 +493,22 @@ impl Observer for RunRecorder {
             let line = format!("{},{},{},{}", e.round, x.worker, x.role.as_str(), x.reason);
             open(&mut self.expulsions)?.line(&line)?;
         }
-        for Fault { round, worker, role, kind } in &e.faults {
+        for Fault {
+            round,
+            worker,
+            role,
+            kind,
+        } in &e.faults
+        {
             open(&mut self.faults)?.line(&format!("{round},{worker},{},{kind}", role.as_str()))?;
         }
         if let Some(d) = self.distances.as_mut() {
             for w in &e.distances {
-                let role = self.roles.get(w.worker).map(|r| r.as_str()).unwrap_or("unknown");
+                let role = self
+                    .roles
+                    .get(w.worker)
+                    .map(|r| r.as_str())
+                    .unwrap_or("unknown");
                 d.line(&format!(
                     "{},{},{role},{},{},{}",
                     e.round,
@@ -452,7 +521,12 @@ impl Observer for RunRecorder {
         }
         if let Some(t) = self.trajectory.as_mut() {
             if e.params.len() == 2 {
-                t.line(&format!("{},{},{}", e.round, fmt_f64(e.params[0]), fmt_f64(e.params[1])))?;
+                t.line(&format!(
+                    "{},{},{}",
+                    e.round,
+                    fmt_f64(e.params[0]),
+                    fmt_f64(e.params[1])
+                ))?;
             }
         }
         Ok(())
@@ -474,7 +548,8 @@ impl Observer for RunRecorder {
         {
             c.close()?;
         }
-        let mut json = serde_json::to_string_pretty(summary).map_err(|e| Error::Runtime(e.to_string()))?;
+        let mut json =
+            serde_json::to_string_pretty(summary).map_err(|e| Error::Runtime(e.to_string()))?;
         json.push('\n');
         write_atomic(&self.dir.join("summary.json"), json.as_bytes())
     }
@@ -486,7 +561,15 @@ mod tests {
 
     #[test]
     fn float_format_round_trips() {
-        for x in [0.0, 1.5, -2.25e-9, 1e300, 123456.789, f64::NAN, f64::INFINITY] {
+        for x in [
+            0.0,
+            1.5,
+            -2.25e-9,
+            1e300,
+            123456.789,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
             let s = fmt_f64(x);
             let y: f64 = s.parse().unwrap();
             assert!(x.is_nan() && y.is_nan() || x == y, "{x} -> {s}");
@@ -500,7 +583,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let target = tmp.path().join("run");
         std::fs::create_dir(&target).unwrap();
-        assert!(matches!(Staging::new(&target, false), Err(Error::OutputExists(_))));
+        assert!(matches!(
+            Staging::new(&target, false),
+            Err(Error::OutputExists(_))
+        ));
         let s = Staging::new(&target, true).unwrap();
         s.create().unwrap();
         std::fs::write(s.path().join("a"), "new").unwrap();

@@ -8,8 +8,8 @@
 //! over).
 
 use crate::actors::{
-    ByzantineRequest, ByzantineWorker, Coordinator, CoordinatorConfig, FaultyWorker, GradientRequest,
-    HonestWorker, Role, RoundEvent, RunRound,
+    ByzantineRequest, ByzantineWorker, Coordinator, CoordinatorConfig, FaultyWorker,
+    GradientRequest, HonestWorker, Role, RoundEvent, RunRound,
 };
 use crate::aggregate::safeguard::{Calibration, Safeguard, calibrate};
 use crate::aggregate::{Aggregator, Mean, Oracle};
@@ -36,7 +36,10 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { threads: 1, stop: None }
+        RunOptions {
+            threads: 1,
+            stop: None,
+        }
     }
 }
 
@@ -76,7 +79,10 @@ pub fn build_aggregator(
                 config.thresholds = cal.thresholds;
                 cal
             });
-            (Box::new(Safeguard::new(config, scenario.machines(), problem.dim())), calibration)
+            (
+                Box::new(Safeguard::new(config, scenario.machines(), problem.dim())),
+                calibration,
+            )
         }
     }
 }
@@ -87,10 +93,16 @@ fn adversary(spec: &AttackSpec) -> Option<Box<dyn Adversary>> {
         AttackSpec::None(_) => Box::new(NoAttack),
         AttackSpec::SignFlip(p) => Box::new(SignFlip { scale: p.scale }),
         AttackSpec::Zero(_) => Box::new(Zero),
-        AttackSpec::Gaussian(p) => Box::new(Gaussian { mean: p.mean, std: p.std }),
+        AttackSpec::Gaussian(p) => Box::new(Gaussian {
+            mean: p.mean,
+            std: p.std,
+        }),
         AttackSpec::Faulty(p) => match p.mode.mode() {
             FaultMode::Twice | FaultMode::Panic | FaultMode::Hang => return None,
-            mode => Box::new(Faulty { mode, from_round: p.from_round }),
+            mode => Box::new(Faulty {
+                mode,
+                from_round: p.from_round,
+            }),
         },
     })
 }
@@ -108,7 +120,15 @@ pub fn run_blocking(
     let thresholds = aggregator.public_state();
     let m = scenario.machines();
     let honest_n = spec.workers.honest;
-    let roles: Vec<Role> = (0..m).map(|i| if i < honest_n { Role::Honest } else { Role::Byzantine }).collect();
+    let roles: Vec<Role> = (0..m)
+        .map(|i| {
+            if i < honest_n {
+                Role::Honest
+            } else {
+                Role::Byzantine
+            }
+        })
+        .collect();
     let initial = problem.initial_point(&mut stream(spec.seed, streams::INIT));
 
     let info = RunInfo {
@@ -141,8 +161,11 @@ pub fn run_blocking(
     let stop = options.stop.clone();
     let system = System::new();
     let mut summary = Summary::new(&info);
-    let outcome: Result<(Vec<Arbiter>, Status), Error> = system.block_on(async {
-        let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
+    // The arbiter threads are stopped and joined whatever happens (also when an observer
+    // fails), so a library caller is not left with stray threads.
+    let arbiters: Vec<Arbiter> =
+        system.block_on(async { (0..threads).map(|_| Arbiter::new()).collect() });
+    let outcome: Result<Status, Error> = system.block_on(async {
         let mut honest = Vec::new();
         let mut byzantine: Vec<(usize, Recipient<ByzantineRequest>)> = Vec::new();
         for (id, role) in roles.iter().enumerate() {
@@ -151,7 +174,9 @@ pub fn run_blocking(
             let rng = stream(spec.seed, id as u64);
             match role {
                 Role::Honest => {
-                    let addr = HonestWorker::start_in_arbiter(&arbiter, move |_| HonestWorker::new(id, p, rng));
+                    let addr = HonestWorker::start_in_arbiter(&arbiter, move |_| {
+                        HonestWorker::new(id, p, rng)
+                    });
                     honest.push((id, addr.recipient::<GradientRequest>()));
                 }
                 Role::Byzantine => {
@@ -163,8 +188,10 @@ pub fn run_blocking(
                         .recipient(),
                         (None, AttackSpec::Faulty(f)) => {
                             let (mode, from) = (f.mode.mode(), f.from_round);
-                            FaultyWorker::start_in_arbiter(&arbiter, move |_| FaultyWorker::new(id, p, rng, mode, from))
-                                .recipient()
+                            FaultyWorker::start_in_arbiter(&arbiter, move |_| {
+                                FaultyWorker::new(id, p, rng, mode, from)
+                            })
+                            .recipient()
                         }
                         (None, _) => {
                             return Err(Error::Runtime("no adversary for this attack".into()));
@@ -191,8 +218,10 @@ pub fn run_blocking(
                 status = Status::Interrupted;
                 break;
             }
-            let event: RoundEvent =
-                coordinator.send(RunRound).await.map_err(|e| Error::Runtime(format!("coordinator: {e}")))?;
+            let event: RoundEvent = coordinator
+                .send(RunRound)
+                .await
+                .map_err(|e| Error::Runtime(format!("coordinator: {e}")))?;
             summary.observe(&event);
             for o in observers.iter_mut() {
                 o.round(&event)?;
@@ -202,16 +231,13 @@ pub fn run_blocking(
                 break;
             }
         }
-        Ok((arbiters, status))
+        Ok(status)
     });
-    let (arbiters, status) = match outcome {
-        Ok(x) => x,
-        Err(e) => return Err(e),
-    };
     for a in arbiters {
         a.stop();
         let _ = a.join();
     }
+    let status = outcome?;
     summary.finish(status, started.elapsed());
     for o in observers.iter_mut() {
         o.finish(&summary)?;
