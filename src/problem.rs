@@ -65,8 +65,7 @@ impl Noise {
                     return Vector::zeros(dim);
                 }
                 // Uniform direction (normalised Gaussian), radius V * U^(1/d).
-                let mut v: Vector =
-                    Vector::from_shape_simple_fn(dim, || crate::rng::normal(rng));
+                let mut v: Vector = Vector::from_shape_simple_fn(dim, || crate::rng::normal(rng));
                 let n = crate::linalg::norm(&v);
                 let u: f64 = rng.random();
                 let r = radius * u.powf(1.0 / dim as f64);
@@ -100,7 +99,13 @@ pub struct Quadratic {
 
 impl Quadratic {
     /// A quadratic of dimension `dim`.
-    pub fn new(dim: usize, min_curvature: f64, max_curvature: f64, start: f64, noise: Noise) -> Self {
+    pub fn new(
+        dim: usize,
+        min_curvature: f64,
+        max_curvature: f64,
+        start: f64,
+        noise: Noise,
+    ) -> Self {
         let curvature = Vector::from_shape_fn(dim, |i| {
             if dim <= 1 {
                 min_curvature
@@ -108,7 +113,11 @@ impl Quadratic {
                 min_curvature + (max_curvature - min_curvature) * i as f64 / (dim - 1) as f64
             }
         });
-        Quadratic { curvature, start, noise }
+        Quadratic {
+            curvature,
+            start,
+            noise,
+        }
     }
 }
 
@@ -123,7 +132,11 @@ impl Problem for Quadratic {
         Vector::from_elem(self.dim(), self.start)
     }
     fn loss(&self, x: &Vector) -> f64 {
-        0.5 * x.iter().zip(self.curvature.iter()).map(|(x, l)| l * x * x).sum::<f64>()
+        0.5 * x
+            .iter()
+            .zip(self.curvature.iter())
+            .map(|(x, l)| l * x * x)
+            .sum::<f64>()
     }
     fn gradient(&self, x: &Vector) -> Vector {
         x * &self.curvature
@@ -157,7 +170,12 @@ pub struct Saddle {
 impl Saddle {
     /// A saddle problem; `negative_dims <= dim` is checked by the scenario.
     pub fn new(dim: usize, negative_dims: usize, start_offset: f64, noise: Noise) -> Self {
-        Saddle { dim, negative_dims, start_offset, noise }
+        Saddle {
+            dim,
+            negative_dims,
+            start_offset,
+            noise,
+        }
     }
 }
 
@@ -172,8 +190,7 @@ impl Problem for Saddle {
         if self.start_offset == 0.0 {
             return Vector::zeros(self.dim);
         }
-        let mut v: Vector =
-            Vector::from_shape_simple_fn(self.dim, || crate::rng::normal(rng));
+        let mut v: Vector = Vector::from_shape_simple_fn(self.dim, || crate::rng::normal(rng));
         let n = crate::linalg::norm(&v);
         if n > 0.0 {
             v *= self.start_offset / n;
@@ -195,7 +212,11 @@ impl Problem for Saddle {
     fn gradient(&self, x: &Vector) -> Vector {
         Vector::from_shape_fn(self.dim, |i| {
             let v = x[i];
-            if i < self.negative_dims { v * v * v - v } else { v }
+            if i < self.negative_dims {
+                v * v * v - v
+            } else {
+                v
+            }
         })
     }
     fn stochastic_gradient(&self, x: &Vector, _worker: usize, rng: &mut SimRng) -> Vector {
@@ -289,7 +310,11 @@ mod tests {
             let x = Vector::from_shape_fn(p.dim(), |i| 0.3 + 0.2 * i as f64);
             let g = p.gradient(&x);
             let fd = finite_difference(p.as_ref(), &x);
-            assert!(crate::linalg::distance(&g, &fd) < 1e-5, "{}: {g} vs {fd}", p.name());
+            assert!(
+                crate::linalg::distance(&g, &fd) < 1e-5,
+                "{}: {g} vs {fd}",
+                p.name()
+            );
         }
     }
 

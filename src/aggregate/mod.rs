@@ -83,7 +83,12 @@ pub struct Aggregate {
 impl Aggregate {
     /// A plain direction with no expulsions or diagnostics.
     pub fn direction(direction: Vector) -> Self {
-        Aggregate { direction, expel: Vec::new(), no_reference: false, distances: Vec::new() }
+        Aggregate {
+            direction,
+            expel: Vec::new(),
+            no_reference: false,
+            distances: Vec::new(),
+        }
     }
 }
 

@@ -122,7 +122,12 @@ struct WindowCheck {
 
 impl Window {
     fn new(name: &'static str, length: u64, machines: usize, dim: usize) -> Self {
-        Window { name, length, sums: vec![Vector::zeros(dim); machines], last_reference: None }
+        Window {
+            name,
+            length,
+            sums: vec![Vector::zeros(dim); machines],
+            last_reference: None,
+        }
     }
 
     /// Reset at a window boundary (semantic 1) and add this round's gradients divided by
@@ -143,24 +148,43 @@ impl Window {
 
     /// Find a reference among `candidates` (valid good machines, ascending): a machine with more
     /// than `machines / 2` candidates (itself included) within `threshold` (semantic 3).
-    fn check(&mut self, candidates: &[usize], machines: usize, threshold: f64, policy: NoReference) -> WindowCheck {
+    fn check(
+        &mut self,
+        candidates: &[usize],
+        machines: usize,
+        threshold: f64,
+        policy: NoReference,
+    ) -> WindowCheck {
         let distances_from = |r: usize| -> Vec<(usize, f64)> {
-            candidates.iter().map(|&j| (j, distance(&self.sums[j], &self.sums[r]))).collect()
+            candidates
+                .iter()
+                .map(|&j| (j, distance(&self.sums[j], &self.sums[r])))
+                .collect()
         };
-        let qualifies = |d: &[(usize, f64)]| 2 * d.iter().filter(|(_, x)| *x <= threshold).count() > machines;
+        let qualifies =
+            |d: &[(usize, f64)]| 2 * d.iter().filter(|(_, x)| *x <= threshold).count() > machines;
         // Last round's reference first: in steady state it qualifies again, so the expected cost
         // is one pass over the machines, O(m d).
         let order = self
             .last_reference
             .filter(|r| candidates.contains(r))
             .into_iter()
-            .chain(candidates.iter().copied().filter(|&c| Some(c) != self.last_reference));
+            .chain(
+                candidates
+                    .iter()
+                    .copied()
+                    .filter(|&c| Some(c) != self.last_reference),
+            );
         let mut best: Option<(usize, usize, Vec<(usize, f64)>)> = None;
         for r in order {
             let d = distances_from(r);
             if qualifies(&d) {
                 self.last_reference = Some(r);
-                return WindowCheck { reference: Some(r), qualified: true, distances: d };
+                return WindowCheck {
+                    reference: Some(r),
+                    qualified: true,
+                    distances: d,
+                };
             }
             let n = d.iter().filter(|(_, x)| *x <= threshold).count();
             let better = match &best {
@@ -174,9 +198,17 @@ impl Window {
         match (policy, best) {
             (NoReference::MostNeighbours, Some((_, r, d))) => {
                 self.last_reference = Some(r);
-                WindowCheck { reference: Some(r), qualified: false, distances: d }
+                WindowCheck {
+                    reference: Some(r),
+                    qualified: false,
+                    distances: d,
+                }
             }
-            _ => WindowCheck { reference: None, qualified: false, distances: Vec::new() },
+            _ => WindowCheck {
+                reference: None,
+                qualified: false,
+                distances: Vec::new(),
+            },
         }
     }
 }
@@ -198,7 +230,12 @@ impl Safeguard {
     /// in the good set.
     pub fn new(config: SafeguardConfig, machines: usize, dim: usize) -> Self {
         let long = match config.variant {
-            Variant::Double => Some(Window::new("long", config.window_long.max(1), machines, dim)),
+            Variant::Double => Some(Window::new(
+                "long",
+                config.window_long.max(1),
+                machines,
+                dim,
+            )),
             Variant::Single => None,
         };
         Safeguard {
@@ -247,7 +284,10 @@ impl Aggregator for Safeguard {
             if g.is_some() {
                 candidates.push(w);
             } else {
-                expel.push(Expulsion { worker: w, reason: "no_valid_gradient".into() });
+                expel.push(Expulsion {
+                    worker: w,
+                    reason: "no_valid_gradient".into(),
+                });
             }
         }
 
@@ -257,7 +297,9 @@ impl Aggregator for Safeguard {
             let c = w.check(&candidates, self.machines, th_long, policy);
             checks.push((w.name, th_long, c));
         }
-        let c = self.short.check(&candidates, self.machines, th_short, policy);
+        let c = self
+            .short
+            .check(&candidates, self.machines, th_short, policy);
         checks.push((self.short.name, th_short, c));
 
         let no_reference = checks.iter().any(|(_, _, c)| !c.qualified);
@@ -268,16 +310,28 @@ impl Aggregator for Safeguard {
                 continue;
             }
             for (k, &(w, d)) in check.distances.iter().enumerate() {
-                distances.push(WindowDistance { worker: w, window: name, distance: d, threshold: *th });
+                distances.push(WindowDistance {
+                    worker: w,
+                    window: name,
+                    distance: d,
+                    threshold: *th,
+                });
                 // Semantic 4: expel beyond twice the selection radius.
                 if d > 2.0 * th {
-                    reasons[k].push(if *name == "long" { "window_long" } else { "window_short" });
+                    reasons[k].push(if *name == "long" {
+                        "window_long"
+                    } else {
+                        "window_short"
+                    });
                 }
             }
         }
         for (k, &w) in candidates.iter().enumerate() {
             if !reasons[k].is_empty() {
-                expel.push(Expulsion { worker: w, reason: reasons[k].join("+") });
+                expel.push(Expulsion {
+                    worker: w,
+                    reason: reasons[k].join("+"),
+                });
             }
         }
         expel.sort_by_key(|e| e.worker);
@@ -287,10 +341,18 @@ impl Aggregator for Safeguard {
 
         // Semantic 5: the step averages over good_t, before this round's filtering.
         let direction = mean(
-            input.valid().filter(|(w, _)| *w < self.machines).map(|(_, g)| g),
+            input
+                .valid()
+                .filter(|(w, _)| *w < self.machines)
+                .map(|(_, g)| g),
             input.dim(),
         );
-        Aggregate { direction, expel, no_reference, distances }
+        Aggregate {
+            direction,
+            expel,
+            no_reference,
+            distances,
+        }
     }
 
     fn public_state(&self) -> PublicState {
@@ -342,20 +404,30 @@ pub fn calibrate(
     let dim = problem.dim();
     let h = honest.max(1);
     let mut x = problem.initial_point(&mut stream(seed, streams::INIT));
-    let mut rngs: Vec<_> = (0..h).map(|i| stream(seed, streams::CALIBRATION + i as u64)).collect();
+    let mut rngs: Vec<_> = (0..h)
+        .map(|i| stream(seed, streams::CALIBRATION + i as u64))
+        .collect();
     let mut xi_rng = stream(seed, streams::CALIBRATION - 1);
     let mut long = vec![Vector::zeros(dim); h];
     let mut short = vec![Vector::zeros(dim); h];
     let (mut max_long, mut max_short) = (0.0f64, 0.0f64);
     let radius = |sums: &[Vector]| -> f64 {
         (0..sums.len())
-            .map(|r| sums.iter().map(|s| distance(s, &sums[r])).fold(0.0, f64::max))
+            .map(|r| {
+                sums.iter()
+                    .map(|s| distance(s, &sums[r]))
+                    .fold(0.0, f64::max)
+            })
             .fold(f64::INFINITY, f64::min)
     };
     for t in 0..rounds {
-        let grads: Vec<Vector> =
-            (0..h).map(|i| problem.stochastic_gradient(&x, i, &mut rngs[i])).collect();
-        for (sums, len) in [(&mut long, window_long.max(1)), (&mut short, window_short.max(1))] {
+        let grads: Vec<Vector> = (0..h)
+            .map(|i| problem.stochastic_gradient(&x, i, &mut rngs[i]))
+            .collect();
+        for (sums, len) in [
+            (&mut long, window_long.max(1)),
+            (&mut short, window_short.max(1)),
+        ] {
             if t.is_multiple_of(len) {
                 sums.iter_mut().for_each(|s| s.fill(0.0));
             }
@@ -368,9 +440,8 @@ pub fn calibrate(
         }
         max_short = max_short.max(radius(&short));
         let step = mean(grads.iter(), dim);
-        let xi = Vector::from_shape_simple_fn(dim, || {
-            perturbation * crate::rng::normal(&mut xi_rng)
-        });
+        let xi =
+            Vector::from_shape_simple_fn(dim, || perturbation * crate::rng::normal(&mut xi_rng));
         x = x - lr * (xi + step);
         if !crate::linalg::is_finite(&x) {
             break;
@@ -380,7 +451,10 @@ pub fn calibrate(
     Calibration {
         max_long,
         max_short,
-        thresholds: Thresholds::PerGood { long: factor * max_long * hf, short: factor * max_short * hf },
+        thresholds: Thresholds::PerGood {
+            long: factor * max_long * hf,
+            short: factor * max_short * hf,
+        },
     }
 }
 
@@ -403,7 +477,10 @@ mod tests {
     fn round(sg: &mut Safeguard, grads: &[(usize, Option<Vector>)]) -> Aggregate {
         let workers: Vec<usize> = grads.iter().map(|(w, _)| *w).collect();
         let gradients: Vec<Option<Vector>> = grads.iter().map(|(_, g)| g.clone()).collect();
-        let dim = grads.iter().find_map(|(_, g)| g.as_ref().map(|g| g.len())).unwrap_or(1);
+        let dim = grads
+            .iter()
+            .find_map(|(_, g)| g.as_ref().map(|g| g.len()))
+            .unwrap_or(1);
         let params = Vector::zeros(dim);
         let hm = Vector::zeros(dim);
         let input = RoundInput {
@@ -446,7 +523,10 @@ mod tests {
         // round: its sum is 1/5 (arrived while |good| = 5) + 1/4 (arrived while |good| = 4).
         let mut sg = Safeguard::new(config(Variant::Single, 0, 100, 0.0, 0.5), 5, 1);
         let r1 = step(&mut sg, |w| array![if w == 4 { 100.0 } else { 1.0 }]);
-        assert_eq!(r1.expel.iter().map(|e| e.worker).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(
+            r1.expel.iter().map(|e| e.worker).collect::<Vec<_>>(),
+            vec![4]
+        );
         step(&mut sg, |_| array![1.0]);
         assert_eq!(sg.short.sums[0][0], 1.0 / 5.0 + 1.0 / 4.0);
     }
@@ -464,13 +544,17 @@ mod tests {
         // With 4 of 6 together, a reference qualifies (4 > 3), and the count includes itself:
         // 3 others + itself.
         let mut sg = Safeguard::new(config(Variant::Single, 0, 100, 0.0, 0.5), 6, 1);
-        let out = step(&mut sg, |w| array![if w < 4 { 0.0 } else { 50.0 + w as f64 }]);
+        let out = step(&mut sg, |w| {
+            array![if w < 4 { 0.0 } else { 50.0 + w as f64 }]
+        });
         assert!(!out.no_reference);
         let expelled: Vec<usize> = out.expel.iter().map(|e| e.worker).collect();
         assert_eq!(expelled, vec![4, 5]);
         // Exactly m/2 = 3 together is not enough.
         let mut sg = Safeguard::new(config(Variant::Single, 0, 100, 0.0, 0.5), 6, 1);
-        let out = step(&mut sg, |w| array![if w < 3 { 0.0 } else { 10.0 * w as f64 }]);
+        let out = step(&mut sg, |w| {
+            array![if w < 3 { 0.0 } else { 10.0 * w as f64 }]
+        });
         assert!(out.no_reference);
     }
 
@@ -484,7 +568,13 @@ mod tests {
             4 => array![10.0 + 1e-9], // just above 2 * Th: expelled
             _ => array![0.0],
         });
-        assert_eq!(out.expel, vec![Expulsion { worker: 4, reason: "window_short".into() }]);
+        assert_eq!(
+            out.expel,
+            vec![Expulsion {
+                worker: 4,
+                reason: "window_short".into()
+            }]
+        );
         // Machine 3 is within 2 * Th but not within Th of the reference: kept.
         assert!(sg.good[3]);
     }
@@ -541,7 +631,13 @@ mod tests {
         let mut grads = all(&sg, |_| array![2.0]);
         grads[1].1 = None;
         let out = round(&mut sg, &grads);
-        assert_eq!(out.expel, vec![Expulsion { worker: 1, reason: "no_valid_gradient".into() }]);
+        assert_eq!(
+            out.expel,
+            vec![Expulsion {
+                worker: 1,
+                reason: "no_valid_gradient".into()
+            }]
+        );
         assert_eq!(out.direction, array![2.0]);
     }
 
@@ -574,7 +670,10 @@ mod tests {
 
     #[test]
     fn per_good_thresholds_scale_with_good_set() {
-        let th = Thresholds::PerGood { long: 10.0, short: 4.0 };
+        let th = Thresholds::PerGood {
+            long: 10.0,
+            short: 4.0,
+        };
         assert_eq!(th.at(5), (2.0, 0.8));
         assert_eq!(th.at(10), (1.0, 0.4));
     }
@@ -585,6 +684,12 @@ mod tests {
         let p = Saddle::new(5, 1, 0.1, Noise::Bounded { radius: 1.0 });
         let cal = calibrate(&p, 6, 0.05, 0.0, Variant::Double, 40, 10, 80, 1.0, 3);
         assert!(cal.max_long > cal.max_short && cal.max_short > 0.0);
-        assert_eq!(cal.thresholds, Thresholds::PerGood { long: cal.max_long * 6.0, short: cal.max_short * 6.0 });
+        assert_eq!(
+            cal.thresholds,
+            Thresholds::PerGood {
+                long: cal.max_long * 6.0,
+                short: cal.max_short * 6.0
+            }
+        );
     }
 }
