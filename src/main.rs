@@ -35,7 +35,7 @@ enum Command {
         /// Replace an existing output directory.
         #[arg(long)]
         force: bool,
-        /// Threads the machine actors are spread over (results do not depend on it).
+        /// Threads for the machine actors: 1 = on the coordinator's thread, N > 1 = N threads of their own (results never depend on it).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: u16,
         /// No progress bar and no summary line.

@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 /// How to run (never changes the results).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Arbiter threads the machine actors are spread over (at least 1).
+    /// Threads the machine actors run on (at least 1). With 1 they share the coordinator's
+    /// thread; with N > 1 they are spread over N arbiter threads of their own.
     pub threads: usize,
     /// Set to true (e.g. by a Ctrl-C handler) to stop after the current round.
     pub stop: Option<Arc<AtomicBool>>,
@@ -163,13 +164,21 @@ pub fn run_blocking(
     let mut summary = Summary::new(&info);
     // The arbiter threads are stopped and joined whatever happens (also when an observer
     // fails), so a library caller is not left with stray threads.
-    let arbiters: Vec<Arbiter> =
-        system.block_on(async { (0..threads).map(|_| Arbiter::new()).collect() });
+    // With one thread the machines share the coordinator's arbiter (no cross-thread hop per
+    // message); with N > 1 they are spread over N arbiter threads of their own.
+    let arbiters: Vec<Arbiter> = if threads == 1 {
+        Vec::new()
+    } else {
+        system.block_on(async { (0..threads).map(|_| Arbiter::new()).collect() })
+    };
     let outcome: Result<Status, Error> = system.block_on(async {
         let mut honest = Vec::new();
         let mut byzantine: Vec<(usize, Recipient<ByzantineRequest>)> = Vec::new();
         for (id, role) in roles.iter().enumerate() {
-            let arbiter = arbiters[id % threads].handle();
+            let arbiter = match arbiters.get(id % threads) {
+                Some(a) => a.handle(),
+                None => Arbiter::current(),
+            };
             let p = problem.clone();
             let rng = stream(spec.seed, id as u64);
             match role {
