@@ -328,6 +328,8 @@ pub struct RoundEvent {
     /// The parameters are no longer finite or left the divergence bound, or the loss is no longer
     /// finite.
     pub diverged: bool,
+    /// The aggregate was not finite (overflow on huge inputs), so no step was taken this round.
+    pub step_skipped: bool,
 }
 
 /// Ask the coordinator to run one round.
@@ -574,14 +576,10 @@ impl Coordinator {
         };
         let agg = self.aggregator.aggregate(&input);
         let mut direction = agg.direction;
-        if direction.len() != dim || !is_finite(&direction) {
-            // A rule must never poison the model; treat this as a bug in the rule, skip the step.
-            faults.push(Fault {
-                round,
-                worker: usize::MAX,
-                role: Role::Honest,
-                kind: "aggregator_non_finite",
-            });
+        // Every input is finite, but huge finite vectors can still overflow a rule's arithmetic
+        // (a mean of 1e308s). The model must never be poisoned: skip the step and report it.
+        let step_skipped = direction.len() != dim || !is_finite(&direction);
+        if step_skipped {
             direction = Vector::zeros(dim);
         }
         let agg_error = distance(&direction, &honest_mean);
@@ -637,6 +635,7 @@ impl Coordinator {
             params: self.params.clone(),
             metrics: self.problem.metrics(&self.params),
             diverged,
+            step_skipped,
         }
     }
 }

@@ -140,6 +140,8 @@ pub struct Summary {
     pub first_expulsion_round: Option<u64>,
     /// Rounds in which no machine qualified as safeguard reference.
     pub no_reference_rounds: u64,
+    /// Rounds whose aggregate overflowed to a non-finite value, so no step was taken.
+    pub skipped_steps: u64,
     /// Safeguard thresholds at the start (all machines good), if any.
     pub thresholds: Option<BTreeMap<&'static str, f64>>,
     /// Faults seen.
@@ -196,6 +198,7 @@ impl Summary {
             expelled: Expelled::default(),
             first_expulsion_round: None,
             no_reference_rounds: 0,
+            skipped_steps: 0,
             thresholds: (!thresholds.is_empty()).then_some(thresholds),
             faults: Faults::default(),
             seed: info.seed,
@@ -220,6 +223,9 @@ impl Summary {
         }
         if e.no_reference {
             self.no_reference_rounds += 1;
+        }
+        if e.step_skipped {
+            self.skipped_steps += 1;
         }
         for f in &e.faults {
             self.faults.total += 1;

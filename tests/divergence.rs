@@ -230,3 +230,34 @@ fn values_that_overflow_to_infinity_are_a_result_too() {
         assert_complete(&run, &extra);
     }
 }
+
+/// Huge *finite* Byzantine vectors pass the coordinator's checks, but their mean overflows to
+/// infinity. The model must not be poisoned: the step is skipped and counted, the run goes on.
+#[test]
+fn an_aggregate_that_overflows_skips_the_step_instead_of_poisoning_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = json!({
+        "name": "overflow", "seed": 5, "rounds": 40,
+        "workers": {"honest": 4, "byzantine": 2},
+        "problem": {"kind": "quadratic", "dim": 3, "noise": {"kind": "gaussian", "std": 0.1}},
+        "optimizer": {"lr": 0.1},
+        "aggregator": {"kind": "mean"},
+        "attack": {"kind": "gaussian", "mean": 1e308, "std": 0.0}
+    });
+    let (out, run) = run_json(tmp.path(), &s, &[]);
+    assert_code(&out, 0);
+    let sm = summary(&run);
+    assert_eq!(sm["status"], "completed", "{sm}");
+    assert_eq!(sm["skipped_steps"], 40, "{sm}");
+    // No step was taken: the loss is still f(x_0) = 1/2 sum lambda_i (lambda 1, 5.5, 10).
+    assert_eq!(sm["final"]["loss"].as_f64().unwrap(), 8.25);
+    // With the oracle the same attack is harmless: nothing skipped, the loss decreases.
+    let mut s = s;
+    s["name"] = json!("overflow-oracle");
+    s["aggregator"] = json!({"kind": "oracle"});
+    let (out, run) = run_json(tmp.path(), &s, &[]);
+    assert_code(&out, 0);
+    let sm = summary(&run);
+    assert_eq!(sm["skipped_steps"], 0);
+    assert!(sm["final"]["loss"].as_f64().unwrap() < 1.0, "{sm}");
+}
