@@ -400,6 +400,7 @@ async fn collect(mut rx: UnboundedReceiver<Reply>, timeout: Option<Duration>) ->
 impl Coordinator {
     /// A coordinator for machines `0..m` with the given roles. `honest` and `byzantine` hold the
     /// actors' recipients (any order; they are sorted by id).
+    #[allow(clippy::too_many_arguments)] // one plain constructor beats a builder for 8 parts
     pub fn new(
         problem: Arc<dyn Problem>,
         aggregator: Box<dyn Aggregator>,

@@ -107,7 +107,10 @@ impl Adversary for Gaussian {
 
 /// A deliberately misbehaving machine, to test that a run survives faults (and how a defense
 /// treats them). Each mode is one fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum FaultMode {
     /// A vector full of NaN.
     Nan,
@@ -123,19 +126,6 @@ pub enum FaultMode {
     Panic,
     /// Keeps the reply handle and never answers: the coordinator's reply timeout fires.
     Hang,
-}
-
-impl FaultMode {
-    /// Every mode with its scenario name.
-    pub const ALL: [(&'static str, FaultMode); 7] = [
-        ("nan", FaultMode::Nan),
-        ("inf", FaultMode::Inf),
-        ("wrong_length", FaultMode::WrongLength),
-        ("silent", FaultMode::Silent),
-        ("twice", FaultMode::Twice),
-        ("panic", FaultMode::Panic),
-        ("hang", FaultMode::Hang),
-    ];
 }
 
 /// The vector part of the faulty modes (the actor handles `Silent`, `Twice`, `Panic`, `Hang`).

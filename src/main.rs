@@ -71,7 +71,7 @@ impl Observer for Progress {
     fn round(&mut self, e: &RoundEvent) -> Result<(), Error> {
         if let Some(pb) = &self.0 {
             pb.set_position(e.round);
-            if e.round % 64 == 0 {
+            if e.round.is_multiple_of(64) {
                 pb.set_message(format!("loss {:.4} good {}", e.loss, e.good));
             }
         }

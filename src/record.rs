@@ -423,7 +423,7 @@ impl RunRecorder {
     }
 }
 
-fn open<'a>(c: &'a mut Option<Csv>) -> Result<&'a mut Csv, Error> {
+fn open(c: &mut Option<Csv>) -> Result<&mut Csv, Error> {
     c.as_mut()
         .ok_or_else(|| Error::Runtime("recorder used before init".into()))
 }
@@ -525,15 +525,15 @@ impl Observer for RunRecorder {
                 ))?;
             }
         }
-        if let Some(t) = self.trajectory.as_mut() {
-            if e.params.len() == 2 {
-                t.line(&format!(
-                    "{},{},{}",
-                    e.round,
-                    fmt_f64(e.params[0]),
-                    fmt_f64(e.params[1])
-                ))?;
-            }
+        if let Some(t) = self.trajectory.as_mut()
+            && e.params.len() == 2
+        {
+            t.line(&format!(
+                "{},{},{}",
+                e.round,
+                fmt_f64(e.params[0]),
+                fmt_f64(e.params[1])
+            ))?;
         }
         Ok(())
     }

@@ -26,6 +26,11 @@ pub fn stream(seed: u64, stream: u64) -> SimRng {
     rng
 }
 
+/// One draw of a standard normal variable.
+pub fn normal(rng: &mut SimRng) -> f64 {
+    rand_distr::Distribution::<f64>::sample(&rand_distr::StandardNormal, rng)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,9 +44,4 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
-}
-
-/// One draw of a standard normal variable.
-pub fn normal(rng: &mut SimRng) -> f64 {
-    rand_distr::Distribution::<f64>::sample(&rand_distr::StandardNormal, rng)
 }

@@ -98,7 +98,7 @@ fn adversary(spec: &AttackSpec) -> Option<Box<dyn Adversary>> {
             mean: p.mean,
             std: p.std,
         }),
-        AttackSpec::Faulty(p) => match p.mode.mode() {
+        AttackSpec::Faulty(p) => match p.mode {
             FaultMode::Twice | FaultMode::Panic | FaultMode::Hang => return None,
             mode => Box::new(Faulty {
                 mode,
@@ -196,7 +196,7 @@ pub fn run_blocking(
                         })
                         .recipient(),
                         (None, AttackSpec::Faulty(f)) => {
-                            let (mode, from) = (f.mode.mode(), f.from_round);
+                            let (mode, from) = (f.mode, f.from_round);
                             FaultyWorker::start_in_arbiter(&arbiter, move |_| {
                                 FaultyWorker::new(id, p, rng, mode, from)
                             })

@@ -175,7 +175,9 @@ impl Window {
                     .copied()
                     .filter(|&c| Some(c) != self.last_reference),
             );
-        let mut best: Option<(usize, usize, Vec<(usize, f64)>)> = None;
+        // (neighbours within the threshold, candidate, its distances)
+        type Best = (usize, usize, Vec<(usize, f64)>);
+        let mut best: Option<Best> = None;
         for r in order {
             let d = distances_from(r);
             if qualifies(&d) {

@@ -469,50 +469,15 @@ impl Default for GaussianAttackParams {
     }
 }
 
-/// The fault to simulate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultModeSpec {
-    /// Every entry NaN.
-    Nan,
-    /// Infinite entries.
-    Inf,
-    /// One entry too many.
-    WrongLength,
-    /// No answer (drops its reply handle).
-    Silent,
-    /// Answers twice in a round.
-    Twice,
-    /// Panics in its handler (the actor dies).
-    Panic,
-    /// Keeps its reply handle and never answers (the reply timeout fires).
-    Hang,
-}
-
 /// Faulty-machine parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultyParams {
     /// The fault.
-    pub mode: FaultModeSpec,
+    pub mode: FaultMode,
     /// First round with the fault (honest before).
     #[serde(default = "one")]
     pub from_round: u64,
-}
-
-impl FaultModeSpec {
-    /// The attack-layer mode.
-    pub fn mode(self) -> FaultMode {
-        match self {
-            FaultModeSpec::Nan => FaultMode::Nan,
-            FaultModeSpec::Inf => FaultMode::Inf,
-            FaultModeSpec::WrongLength => FaultMode::WrongLength,
-            FaultModeSpec::Silent => FaultMode::Silent,
-            FaultModeSpec::Twice => FaultMode::Twice,
-            FaultModeSpec::Panic => FaultMode::Panic,
-            FaultModeSpec::Hang => FaultMode::Hang,
-        }
-    }
 }
 
 /// A checked scenario: every value is valid and every default is filled in.
@@ -530,8 +495,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -1109,23 +1074,22 @@ impl Scenario {
         }
         // Resolve the theory sigma from the problem's noise.
         let sigma = Scenario { spec: spec.clone() }.problem().noise_level();
-        if let AggregatorSpec::Safeguard(sg) = &mut spec.aggregator.0 {
-            if let ThresholdSpec::Theory(t) = &mut sg.threshold.0 {
-                if t.sigma.is_none() {
-                    if sigma <= 0.0 {
-                        return e(
-                            "aggregator.threshold.sigma",
-                            "the problem has no gradient noise: give sigma > 0".into(),
-                        );
-                    }
-                    t.sigma = Some(sigma);
-                }
+        if let AggregatorSpec::Safeguard(sg) = &mut spec.aggregator.0
+            && let ThresholdSpec::Theory(t) = &mut sg.threshold.0
+            && t.sigma.is_none()
+        {
+            if sigma <= 0.0 {
+                return e(
+                    "aggregator.threshold.sigma",
+                    "the problem has no gradient noise: give sigma > 0".into(),
+                );
             }
+            t.sigma = Some(sigma);
         }
-        if let AttackSpec::SignFlip(s) = &spec.attack.0 {
-            if !s.scale.is_finite() {
-                return e("attack.scale", "expected a finite number".into());
-            }
+        if let AttackSpec::SignFlip(s) = &spec.attack.0
+            && !s.scale.is_finite()
+        {
+            return e("attack.scale", "expected a finite number".into());
         }
         if let AttackSpec::Gaussian(g) = &spec.attack.0 {
             if !g.mean.is_finite() {

@@ -38,13 +38,13 @@ pub fn encode(path: &str, message: &str) -> String {
 /// Split a message made by [`encode`] into (inner path, message); plain messages have an empty
 /// path.
 pub fn decode(message: &str) -> (String, String) {
-    if let Some(rest) = message.strip_prefix(MARK) {
-        if let Some(i) = rest.find(MARK) {
-            return (
-                rest[..i].to_string(),
-                rest[i + MARK.len_utf8()..].to_string(),
-            );
-        }
+    if let Some(rest) = message.strip_prefix(MARK)
+        && let Some(i) = rest.find(MARK)
+    {
+        return (
+            rest[..i].to_string(),
+            rest[i + MARK.len_utf8()..].to_string(),
+        );
     }
     (String::new(), message.to_string())
 }
