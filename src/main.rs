@@ -3,10 +3,10 @@
 //! Exit codes: 0 done (including a run that diverged: that is a result), 1 failure, 2 bad input
 //! (malformed scenario, existing output without `--force`, bad arguments), 130 interrupted.
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use safeguard_sim::actors::RoundEvent;
 use safeguard_sim::error::Error;
+use safeguard_sim::plot::PlotError;
 use safeguard_sim::record::{Observer, RunInfo, RunRecorder, Staging, Status, Summary};
 use safeguard_sim::scenario::{AggregatorSpec, Scenario};
 use safeguard_sim::sim::{RunOptions, run_blocking};
@@ -149,11 +149,7 @@ fn run(
             return Err(Failure::Other(e.into()));
         }
     };
-    let problem = scenario.problem();
-    let surface = |a: f64, b: f64| problem.loss(&ndarray::Array1::from_vec(vec![a, b]));
-    let surface_ref: Option<safeguard_sim::plot::Surface<'_>> =
-        (problem.dim() == 2).then_some(&surface as _);
-    if let Err(e) = safeguard_sim::plot::render_run(&dir, surface_ref) {
+    if let Err(e) = render(&dir, &scenario) {
         staging.abandon();
         return Err(Failure::Other(
             anyhow::Error::from(e).context("drawing the plots"),
@@ -187,6 +183,15 @@ fn run(
     })
 }
 
+/// Draw the plots of a run directory, with the loss surface for 2-parameter problems.
+fn render(dir: &Path, scenario: &Scenario) -> Result<Vec<PathBuf>, PlotError> {
+    let problem = scenario.problem();
+    let surface = |a: f64, b: f64| problem.loss(&ndarray::Array1::from_vec(vec![a, b]));
+    let surface_ref: Option<safeguard_sim::plot::Surface<'_>> =
+        (problem.dim() == 2).then_some(&surface as _);
+    safeguard_sim::plot::render_run(dir, surface_ref)
+}
+
 fn plot(run_dir: &Path) -> Result<ExitCode, Failure> {
     if !run_dir.is_dir() {
         return Err(Failure::BadInput(format!(
@@ -195,12 +200,13 @@ fn plot(run_dir: &Path) -> Result<ExitCode, Failure> {
         )));
     }
     let scenario = load(&run_dir.join("scenario.json"))?;
-    let problem = scenario.problem();
-    let surface = |a: f64, b: f64| problem.loss(&ndarray::Array1::from_vec(vec![a, b]));
-    let surface_ref: Option<safeguard_sim::plot::Surface<'_>> =
-        (problem.dim() == 2).then_some(&surface as _);
-    let files = safeguard_sim::plot::render_run(run_dir, surface_ref)
-        .with_context(|| format!("drawing the plots of {}", run_dir.display()))?;
+    let files = render(run_dir, &scenario).map_err(|e| match e {
+        // A damaged CSV or JSON file of the run is bad input; I/O or drawing errors are not.
+        PlotError::Csv { .. } | PlotError::Json { .. } => Failure::BadInput(e.to_string()),
+        e => Failure::Other(
+            anyhow::Error::from(e).context(format!("drawing the plots of {}", run_dir.display())),
+        ),
+    })?;
     for f in files {
         println!("{}", f.display());
     }

@@ -268,6 +268,25 @@ fn plot_redraws_from_the_csv_files() {
         &["plot", tmp.path().join("nope").to_str().unwrap()],
     );
     assert_code(&out, 2);
+    // A damaged CSV is bad input: exit 2, naming the file and line; the old plots stay.
+    let rounds = std::fs::read_to_string(run.join("rounds.csv")).unwrap();
+    let damaged: Vec<String> = rounds
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 4 {
+                "4,abc,1,10,4,0.1,0,0".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(run.join("rounds.csv"), damaged.join("\n") + "\n").unwrap();
+    let out = run_in(tmp.path(), &["plot", run.to_str().unwrap()]);
+    assert_code(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rounds.csv:5") && err.contains("abc"), "{err}");
+    assert_eq!(std::fs::read(run.join("loss.svg")).unwrap(), before);
 }
 
 #[test]
