@@ -132,14 +132,16 @@ impl Window {
 
     /// Reset at a window boundary (semantic 1) and add this round's gradients divided by
     /// `|good_t|` (semantic 2).
-    fn accumulate(&mut self, t: u64, input: &RoundInput<'_>, good_size: usize) {
+    fn accumulate(&mut self, t: u64, input: &RoundInput<'_>, good_size: usize, good: &[bool]) {
         if t.is_multiple_of(self.length) {
             for s in &mut self.sums {
                 s.fill(0.0);
             }
         }
         let scale = 1.0 / good_size as f64;
-        for (w, g) in input.valid() {
+        // Only machines of the safeguard's own good set count: an expelled machine never
+        // re-enters, even if a caller offers its gradient again.
+        for (w, g) in input.valid().filter(|(w, _)| good.get(*w) == Some(&true)) {
             if let Some(s) = self.sums.get_mut(w) {
                 s.scaled_add(scale, g);
             }
@@ -272,9 +274,9 @@ impl Aggregator for Safeguard {
         let (th_long, th_short) = self.config.thresholds.at(good_size);
 
         if let Some(w) = &mut self.long {
-            w.accumulate(t, input, good_size);
+            w.accumulate(t, input, good_size, &self.good);
         }
-        self.short.accumulate(t, input, good_size);
+        self.short.accumulate(t, input, good_size, &self.good);
 
         // Valid good machines take part in the reference search; the others are expelled.
         let mut expel: Vec<Expulsion> = Vec::new();
@@ -342,10 +344,12 @@ impl Aggregator for Safeguard {
         }
 
         // Semantic 5: the step averages over good_t, before this round's filtering.
+        // A good machine without a valid gradient this round cannot be averaged: the step is the
+        // mean of the valid gradients of good_t (`candidates`, ascending).
         let direction = mean(
             input
                 .valid()
-                .filter(|(w, _)| *w < self.machines)
+                .filter(|(w, _)| candidates.binary_search(w).is_ok())
                 .map(|(_, g)| g),
             input.dim(),
         );
@@ -535,9 +539,10 @@ mod tests {
 
     #[test]
     fn reference_needs_more_than_half_of_m_counted_against_m() {
-        // m = 6 machines, of which 2 were expelled earlier; the 4 left form two pairs 1.0 apart.
-        // Each machine has 2 within 0.6 (itself included): 2 > 6/2 is false, although it is half
-        // of the current good set, so no reference qualifies.
+        // m = 6 machines, of which 2 were expelled earlier; the 4 left form two pairs: no machine
+        // has more than half of anything within the threshold, so no reference qualifies. (That
+        // the count is against m, not |good_t|, is pinned by
+        // `majority_is_counted_against_m_not_good_t`.)
         let mut sg = Safeguard::new(config(Variant::Single, 0, 100, 0.0, 0.6), 6, 1);
         sg.good[4] = false;
         sg.good[5] = false;
@@ -590,7 +595,7 @@ mod tests {
         // no longer in the good set: the aggregator ignores it and never re-admits it.
         for _ in 0..5 {
             let mut grads = all(&sg, |_| array![0.0]);
-            grads.push((4, Some(array![0.0])));
+            grads.push((4, Some(array![100.0])));
             let out = round(&mut sg, &grads);
             assert!(out.expel.is_empty());
             assert_eq!(out.direction, array![0.0]);
@@ -693,5 +698,36 @@ mod tests {
                 short: cal.max_short * 6.0
             }
         );
+    }
+
+    #[test]
+    fn majority_is_counted_against_m_not_good_t() {
+        let mut sg = Safeguard::new(config(Variant::Single, 0, 100, 0.0, 0.5), 6, 1);
+        sg.good[4] = false;
+        sg.good[5] = false;
+        // 3 of the 4 good machines agree: 3 > 4/2 but not 3 > 6/2.
+        let out = step(&mut sg, |w| array![if w < 3 { 0.0 } else { 10.0 }]);
+        assert!(out.no_reference);
+    }
+
+    #[test]
+    fn long_window_tumbles() {
+        let mut sg = Safeguard::new(config(Variant::Double, 4, 2, 1e9, 1e9), 4, 1);
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            step(&mut sg, |w| array![if w == 0 { 1.0 } else { 0.0 }]);
+            seen.push(sg.long.as_ref().unwrap().sums[0][0]);
+        }
+        assert_eq!(seen, vec![0.25, 0.5, 0.75, 1.0, 0.25, 0.5]);
+    }
+
+    #[test]
+    fn divisor_is_good_size_not_valid_count() {
+        // 4 good machines, machine 3 silent this round: machine 0's sum gets 1/4, not 1/3.
+        let mut sg = Safeguard::new(config(Variant::Single, 0, 100, 0.0, 10.0), 4, 1);
+        let mut grads = all(&sg, |_| array![1.0]);
+        grads[3].1 = None;
+        round(&mut sg, &grads);
+        assert_eq!(sg.short.sums[0][0], 0.25);
     }
 }
