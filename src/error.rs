@@ -25,16 +25,19 @@ pub enum Error {
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (part of the message, not a separate `source`, so it is printed once).
+        cause: std::io::Error,
     },
     /// The output directory exists already (use `--force`).
     #[error("{0} exists already: choose another --out or pass --force to replace it")]
     OutputExists(PathBuf),
+    /// The output path is not one `--force` may replace.
+    #[error("refusing to write {}: {}", .0.display(), .1)]
+    UnsafeOutput(PathBuf, String),
     /// Drawing the plots failed.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),
@@ -48,7 +51,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

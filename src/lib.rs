@@ -7,7 +7,7 @@
 //! `m` machines compute stochastic gradients for a master; some are Byzantine and send whatever
 //! hurts most. Each machine is an [actix] actor; a coordinator actor runs the lock-step round,
 //! hands the replies (ordered by worker id) to an [`aggregate::Aggregator`], applies the update
-//! and reports one [`sim::RoundEvent`] per round to the [`record::Observer`]s.
+//! and reports one [`actors::RoundEvent`] per round to the [`record::Observer`]s.
 //!
 //! Layers (data flows down, nothing points back up):
 //! - [`scenario`]: the JSON scenario format, parsed into a [`scenario::ScenarioSpec`] and checked

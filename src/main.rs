@@ -111,7 +111,9 @@ fn run(
     let target = out.unwrap_or_else(|| Path::new("output").join(scenario.name()));
     let staging = match Staging::new(&target, force) {
         Ok(s) => s,
-        Err(e @ Error::OutputExists(_)) => return Err(Failure::BadInput(e.to_string())),
+        Err(e @ (Error::OutputExists(_) | Error::UnsafeOutput(..))) => {
+            return Err(Failure::BadInput(e.to_string()));
+        }
         Err(e) => return Err(Failure::Other(e.into())),
     };
     let stop = Arc::new(AtomicBool::new(false));

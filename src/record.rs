@@ -278,16 +278,34 @@ pub struct Staging {
 
 impl Staging {
     /// Prepare to write `target`. Fails with [`Error::OutputExists`] if it exists and `force`
-    /// is false. Creates nothing until [`Staging::create`].
+    /// is false, and with [`Error::UnsafeOutput`] if `force` would replace something that is
+    /// not an earlier run (a file, a directory without scenario.json that is not empty, `.`).
+    /// Creates nothing until [`Staging::create`].
     pub fn new(target: &Path, force: bool) -> Result<Self, Error> {
-        if target.exists() && !force {
-            return Err(Error::OutputExists(target.to_path_buf()));
+        let refuse = |why: &str| Err(Error::UnsafeOutput(target.to_path_buf(), why.to_string()));
+        // `.`, `..`, `/` and the like name no directory of their own to replace.
+        let Some(file) = target.file_name().map(|f| f.to_string_lossy().into_owned()) else {
+            return refuse("it names no directory of its own; give a new directory name");
+        };
+        if target.exists() || target.is_symlink() {
+            if !force {
+                return Err(Error::OutputExists(target.to_path_buf()));
+            }
+            // --force replaces an earlier run (or an empty directory), never anything else.
+            if !target.is_dir() || target.is_symlink() {
+                return refuse("it is not a directory, and --force only replaces earlier runs");
+            }
+            let is_run = target.join("scenario.json").is_file();
+            let is_empty = std::fs::read_dir(target)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+            if !is_run && !is_empty {
+                return refuse(
+                    "it is not an earlier run (no scenario.json), and --force only replaces runs",
+                );
+            }
         }
         let parent = target.parent().map(Path::to_path_buf).unwrap_or_default();
-        let file = target
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "run".into());
         let staging = parent.join(format!(".{file}.partial-{}", std::process::id()));
         Ok(Staging {
             target: target.to_path_buf(),
@@ -312,18 +330,30 @@ impl Staging {
 
     /// Move the finished directory into place (replacing an old run only with `force`).
     pub fn commit(self) -> Result<PathBuf, Error> {
-        if self.target.exists() {
-            if !self.force {
-                return Err(Error::OutputExists(self.target.clone()));
-            }
-            let old = self.staging.with_extension("old");
-            std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, e))?;
-            std::fs::rename(&self.staging, &self.target).map_err(|e| Error::io(&self.target, e))?;
-            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
-        } else {
-            std::fs::rename(&self.staging, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        let result = self.move_into_place();
+        if result.is_err() {
+            // Never leave a complete-looking staging directory behind.
+            let _ = std::fs::remove_dir_all(&self.staging);
         }
-        Ok(self.target)
+        result.map(|()| self.target)
+    }
+
+    fn move_into_place(&self) -> Result<(), Error> {
+        let rename =
+            |from: &Path, to: &Path| std::fs::rename(from, to).map_err(|e| Error::io(to, e));
+        if !self.target.exists() {
+            return rename(&self.staging, &self.target);
+        }
+        if !self.force {
+            return Err(Error::OutputExists(self.target.clone()));
+        }
+        let old = self.staging.with_extension("old");
+        rename(&self.target, &old)?;
+        if let Err(e) = rename(&self.staging, &self.target) {
+            let _ = std::fs::rename(&old, &self.target);
+            return Err(e);
+        }
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))
     }
 
     /// Remove the staging directory (on failure).

@@ -325,3 +325,55 @@ fn list_and_schema_describe_every_kind() {
         "scenarios/schema/scenario.schema.json is stale: run `safeguard-sim schema > scenarios/schema/scenario.schema.json`"
     );
 }
+
+#[test]
+fn force_replaces_only_earlier_runs_and_empty_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = quickstart();
+    s["rounds"] = json!(20);
+    let file = tmp.path().join("s.json");
+    std::fs::write(&file, s.to_string()).unwrap();
+    let run = |out: &str| {
+        run_in(
+            tmp.path(),
+            &[
+                "run",
+                file.to_str().unwrap(),
+                "--out",
+                out,
+                "--force",
+                "--quiet",
+            ],
+        )
+    };
+    // A directory that is not a run keeps its contents: exit 2.
+    std::fs::create_dir_all(tmp.path().join("victim/sub")).unwrap();
+    std::fs::write(tmp.path().join("victim/sub/data.txt"), "keep me").unwrap();
+    let out = run("victim");
+    assert_code(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an earlier run"));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("victim/sub/data.txt")).unwrap(),
+        "keep me"
+    );
+    // A file, and a path with no directory name of its own, are refused too.
+    std::fs::write(tmp.path().join("afile"), "x").unwrap();
+    assert_code(&run("afile"), 2);
+    assert_code(&run("."), 2);
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("afile")).unwrap(),
+        "x"
+    );
+    // An empty directory and an earlier run are replaced.
+    std::fs::create_dir(tmp.path().join("empty")).unwrap();
+    assert_code(&run("empty"), 0);
+    assert_code(&run("empty"), 0);
+    assert!(tmp.path().join("empty/summary.json").exists());
+    // Nothing else was left behind (no staging directories).
+    let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["afile", "empty", "s.json", "victim"]);
+}
