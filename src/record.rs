@@ -8,6 +8,7 @@
 //! that looks complete.
 
 use crate::actors::{Fault, Role, RoundEvent};
+use crate::aggregate::WindowDistance;
 use crate::aggregate::safeguard::Calibration;
 use crate::error::Error;
 use crate::linalg::Vector;
@@ -35,6 +36,8 @@ pub struct RunInfo {
     pub initial_loss: f64,
     /// `||grad f(x_0)||`.
     pub initial_grad_norm: f64,
+    /// The problem's extra metrics at `x_0` (their names become extra rounds.csv columns).
+    pub initial_metrics: Vec<(&'static str, f64)>,
     /// `x_0`.
     pub initial_params: Vector,
     /// Known minimum of the problem.
@@ -410,6 +413,7 @@ pub struct RunRecorder {
     trajectory: Option<Csv>,
     metric_names: Vec<&'static str>,
     pending: Option<String>,
+    pending_distances: Option<(u64, Vec<WindowDistance>)>,
     safeguard: bool,
 }
 
@@ -429,8 +433,30 @@ impl RunRecorder {
             trajectory: None,
             metric_names: Vec::new(),
             pending: None,
+            pending_distances: None,
             safeguard,
         }
+    }
+
+    fn write_distances(&mut self, round: u64, distances: &[WindowDistance]) -> Result<(), Error> {
+        let Some(d) = self.distances.as_mut() else {
+            return Ok(());
+        };
+        for w in distances {
+            let role = self
+                .roles
+                .get(w.worker)
+                .map(|r| r.as_str())
+                .unwrap_or("unknown");
+            d.line(&format!(
+                "{round},{},{role},{},{},{}",
+                w.worker,
+                w.window,
+                fmt_f64(w.distance),
+                fmt_f64(w.threshold)
+            ))?;
+        }
+        Ok(())
     }
 
     fn row(&self, e: &RoundEvent) -> String {
@@ -445,9 +471,12 @@ impl RunRecorder {
             u8::from(e.no_reference),
             e.faults.len()
         );
-        for (_, v) in &e.metrics {
+        // One value per header column, by name: a row always matches the header.
+        for name in &self.metric_names {
             s.push(',');
-            s.push_str(&fmt_f64(*v));
+            if let Some((_, v)) = e.metrics.iter().find(|(n, _)| n == name) {
+                s.push_str(&fmt_f64(*v));
+            }
         }
         s
     }
@@ -475,18 +504,22 @@ impl Observer for RunRecorder {
         let mut header = String::from(
             "round,loss,grad_norm,good,byzantine_in_good,agg_error,no_reference,faults",
         );
-        for name in &self.metric_names {
-            header.push(',');
-            header.push_str(name);
-        }
-        let mut rounds = Csv::create(&self.dir, "rounds.csv", &header)?;
-        let byz = info.roles.iter().filter(|r| **r == Role::Byzantine).count();
-        rounds.line(&format!(
-            "0,{},{},{},{byz},,0,0",
+        self.metric_names = info.initial_metrics.iter().map(|(n, _)| *n).collect();
+        let mut row0 = format!(
+            "0,{},{},{},{},,0,0",
             fmt_f64(info.initial_loss),
             fmt_f64(info.initial_grad_norm),
-            info.roles.len()
-        ))?;
+            info.roles.len(),
+            info.roles.iter().filter(|r| **r == Role::Byzantine).count()
+        );
+        for (name, v) in &info.initial_metrics {
+            header.push(',');
+            header.push_str(name);
+            row0.push(',');
+            row0.push_str(&fmt_f64(*v));
+        }
+        let mut rounds = Csv::create(&self.dir, "rounds.csv", &header)?;
+        rounds.line(&row0)?;
         self.rounds = Some(rounds);
         self.expulsions = Some(Csv::create(
             &self.dir,
@@ -538,21 +571,14 @@ impl Observer for RunRecorder {
         {
             open(&mut self.faults)?.line(&format!("{round},{worker},{},{kind}", role.as_str()))?;
         }
-        if let Some(d) = self.distances.as_mut() {
-            for w in &e.distances {
-                let role = self
-                    .roles
-                    .get(w.worker)
-                    .map(|r| r.as_str())
-                    .unwrap_or("unknown");
-                d.line(&format!(
-                    "{},{},{role},{},{},{}",
-                    e.round,
-                    w.worker,
-                    w.window,
-                    fmt_f64(w.distance),
-                    fmt_f64(w.threshold)
-                ))?;
+        // Window distances follow eval_every too (m x 2 rows a round would dominate the disk),
+        // and, like rounds.csv, always include the last round run.
+        if self.distances.is_some() {
+            if e.round.is_multiple_of(self.eval_every) {
+                self.write_distances(e.round, &e.distances)?;
+                self.pending_distances = None;
+            } else {
+                self.pending_distances = Some((e.round, e.distances.clone()));
             }
         }
         if let Some(t) = self.trajectory.as_mut()
@@ -571,6 +597,9 @@ impl Observer for RunRecorder {
     fn finish(&mut self, summary: &Summary) -> Result<(), Error> {
         if let Some(row) = self.pending.take() {
             open(&mut self.rounds)?.line(&row)?;
+        }
+        if let Some((round, distances)) = self.pending_distances.take() {
+            self.write_distances(round, &distances)?;
         }
         for c in [
             self.rounds.take(),

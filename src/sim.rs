@@ -140,6 +140,7 @@ pub fn run_blocking(
         eval_every: spec.eval_every,
         initial_loss: problem.loss(&initial),
         initial_grad_norm: norm(&problem.gradient(&initial)),
+        initial_metrics: problem.metrics(&initial),
         initial_params: initial.clone(),
         min_loss: problem.min_loss(),
         seed: spec.seed,

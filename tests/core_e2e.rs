@@ -377,3 +377,36 @@ fn force_replaces_only_earlier_runs_and_empty_directories() {
     names.sort();
     assert_eq!(names, ["afile", "empty", "s.json", "victim"]);
 }
+
+#[test]
+fn eval_every_thins_rounds_csv_and_window_distances_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = quickstart();
+    s["rounds"] = json!(95);
+    s["eval_every"] = json!(10);
+    let (out, run) = run_json(tmp.path(), &s, &[]);
+    assert_code(&out, 0);
+    let rounds: Vec<u64> = csv_rows(&run.join("rounds.csv"))
+        .iter()
+        .map(|r| r[0].parse().unwrap())
+        .collect();
+    // Row 0, every 10th round, and the last round.
+    assert_eq!(rounds, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95]);
+    let rows = csv_rows(&run.join("window_distances.csv"));
+    assert!(!rows.is_empty());
+    let mut distance_rounds: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    distance_rounds.dedup();
+    // The same rounds as rounds.csv (row 0 is the initial point, before any window).
+    assert_eq!(distance_rounds, rounds[1..]);
+    // Expulsions are exact to the round whatever eval_every is.
+    let full = {
+        let mut s = s.clone();
+        s["name"] = json!("full");
+        s["eval_every"] = json!(1);
+        run_json(tmp.path(), &s, &[]).1
+    };
+    assert_eq!(
+        std::fs::read(run.join("expulsions.csv")).unwrap(),
+        std::fs::read(full.join("expulsions.csv")).unwrap()
+    );
+}

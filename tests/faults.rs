@@ -251,9 +251,7 @@ fn a_hanging_machine_costs_one_timeout_not_one_per_round() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = scenario("hang-long", "hang", "mean", 200);
     s["rounds"] = json!(300);
-    let started = std::time::Instant::now();
     let (out, run) = run_json(tmp.path(), &s, &[]);
-    let elapsed = started.elapsed();
     assert_code(&out, 0);
     let sum = summary(&run);
     assert_eq!(sum["status"], "completed");
@@ -269,12 +267,8 @@ fn a_hanging_machine_costs_one_timeout_not_one_per_round() {
         rows.iter().all(|r| r[0] == FROM_ROUND.to_string()),
         "{rows:?}"
     );
-    let bound = std::time::Duration::from_millis(300 * 200 / 4);
-    assert!(
-        elapsed < bound,
-        "took {elapsed:?}: the timeout fired more than once?"
-    );
-    assert!(sum["wall_seconds"].as_f64().unwrap() < bound.as_secs_f64());
+    // (The counts above show the timeout fired once, in one round: the hung machines were
+    // expelled and never asked again. No wall-clock assertion: timings belong in benches.)
 }
 
 #[test]
