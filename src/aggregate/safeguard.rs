@@ -414,8 +414,11 @@ pub fn calibrate(
         .map(|i| stream(seed, streams::CALIBRATION + i as u64))
         .collect();
     let mut xi_rng = stream(seed, streams::CALIBRATION - 1);
-    let mut long = vec![Vector::zeros(dim); h];
-    let mut short = vec![Vector::zeros(dim); h];
+    // The same windows as the safeguard itself, over the honest machines only.
+    let mut long = Window::new("long", window_long.max(1), h, dim);
+    let mut short = Window::new("short", window_short.max(1), h, dim);
+    let workers: Vec<usize> = (0..h).collect();
+    let good = vec![true; h];
     let (mut max_long, mut max_short) = (0.0f64, 0.0f64);
     let radius = |sums: &[Vector]| -> f64 {
         (0..sums.len())
@@ -427,25 +430,24 @@ pub fn calibrate(
             .fold(f64::INFINITY, f64::min)
     };
     for t in 0..rounds {
-        let grads: Vec<Vector> = (0..h)
-            .map(|i| problem.stochastic_gradient(&x, i, &mut rngs[i]))
+        let gradients: Vec<Option<Vector>> = (0..h)
+            .map(|i| Some(problem.stochastic_gradient(&x, i, &mut rngs[i])))
             .collect();
-        for (sums, len) in [
-            (&mut long, window_long.max(1)),
-            (&mut short, window_short.max(1)),
-        ] {
-            if t.is_multiple_of(len) {
-                sums.iter_mut().for_each(|s| s.fill(0.0));
-            }
-            for (s, g) in sums.iter_mut().zip(&grads) {
-                s.scaled_add(1.0 / h as f64, g);
-            }
-        }
+        let step = mean(gradients.iter().flatten(), dim);
+        let input = RoundInput {
+            round: t + 1,
+            params: &x,
+            machines: h,
+            workers: &workers,
+            gradients: &gradients,
+            honest_mean: &step,
+        };
+        long.accumulate(t, &input, h, &good);
+        short.accumulate(t, &input, h, &good);
         if variant == Variant::Double {
-            max_long = max_long.max(radius(&long));
+            max_long = max_long.max(radius(&long.sums));
         }
-        max_short = max_short.max(radius(&short));
-        let step = mean(grads.iter(), dim);
+        max_short = max_short.max(radius(&short.sums));
         let xi =
             Vector::from_shape_simple_fn(dim, || perturbation * crate::rng::normal(&mut xi_rng));
         x = x - lr * (xi + step);
