@@ -15,7 +15,7 @@
 //! answers is cut off by the reply timeout.
 
 use crate::aggregate::{Aggregator, RoundInput, WindowDistance};
-use crate::attack::{Adversary, FaultMode, RoundView};
+use crate::attack::{Adversary, FaultMode, Faulty, RoundView};
 use crate::linalg::{Vector, distance, is_finite, mean, norm};
 use crate::problem::Problem;
 use crate::rng::SimRng;
@@ -186,8 +186,8 @@ impl Handler<ByzantineRequest> for ByzantineWorker {
 }
 
 /// A machine that misbehaves at the actor level, for the faults a vector cannot express: it
-/// answers twice, panics in its handler, or keeps its reply handle and never answers. (NaN,
-/// infinity, wrong length and silence go through [`crate::attack::Faulty`].)
+/// answers twice, panics in its handler, or keeps its reply handle and never answers. The vector
+/// faults (NaN, infinity, wrong length, silence) are delegated to [`crate::attack::Faulty`].
 pub struct FaultyWorker {
     id: usize,
     problem: Arc<dyn Problem>,
@@ -241,16 +241,16 @@ impl Handler<ByzantineRequest> for FaultyWorker {
                 self.id, msg.view.round
             ),
             FaultMode::Hang => self.held.push(msg.reply),
-            FaultMode::Nan => {
-                msg.reply.send(Vector::from_elem(own.len(), f64::NAN));
+            // The vector faults are the plain adversary's.
+            mode => {
+                let mut faulty = Faulty {
+                    mode,
+                    from_round: self.from_round,
+                };
+                if let Some(v) = faulty.attack(&msg.view, &own, &mut self.rng) {
+                    msg.reply.send(v);
+                }
             }
-            FaultMode::Inf => {
-                msg.reply.send(Vector::from_elem(own.len(), f64::INFINITY));
-            }
-            FaultMode::WrongLength => {
-                msg.reply.send(Vector::zeros(own.len() + 1));
-            }
-            FaultMode::Silent => {}
         }
     }
 }
@@ -485,12 +485,17 @@ impl Coordinator {
     }
 
     fn is_connected(&self, id: usize) -> bool {
+        // Both lists are sorted by id (see `new`): O(log m) per machine, not O(m).
+        fn find<M: actix::Message + Send>(list: &[(usize, Recipient<M>)], id: usize) -> bool
+        where
+            M::Result: Send,
+        {
+            list.binary_search_by_key(&id, |(i, _)| *i)
+                .is_ok_and(|k| list[k].1.connected())
+        }
         match self.roles.get(id) {
-            Some(Role::Honest) => self.honest.iter().any(|(i, r)| *i == id && r.connected()),
-            Some(Role::Byzantine) => self
-                .byzantine
-                .iter()
-                .any(|(i, r)| *i == id && r.connected()),
+            Some(Role::Honest) => find(&self.honest, id),
+            Some(Role::Byzantine) => find(&self.byzantine, id),
             None => false,
         }
     }
