@@ -15,7 +15,7 @@
 //! answers is cut off by the reply timeout.
 
 use crate::aggregate::{Aggregator, RoundInput, WindowDistance};
-use crate::attack::{Adversary, FaultMode, Faulty, RoundView};
+use crate::attack::{Adversary, AttackContext, RoundView};
 use crate::linalg::{Vector, distance, is_finite, mean, norm};
 use crate::problem::Problem;
 use crate::rng::SimRng;
@@ -138,23 +138,27 @@ impl Handler<GradientRequest> for HonestWorker {
 }
 
 /// The generic Byzantine machine: draws the gradient an honest machine would send (its own
-/// stream), then asks its [`Adversary`] what to send instead.
+/// stream), then asks its [`Adversary`] what to send instead (from round `from_round` on; before
+/// it, it sends the honest gradient).
 pub struct ByzantineWorker {
     id: usize,
     problem: Arc<dyn Problem>,
     rng: SimRng,
     adversary_rng: SimRng,
     adversary: Box<dyn Adversary>,
+    from_round: u64,
 }
 
 impl ByzantineWorker {
-    /// Byzantine machine `id`: `rng` for its honest gradient, `adversary_rng` for the adversary.
+    /// Byzantine machine `id`: `rng` for its honest gradient, `adversary_rng` for the adversary,
+    /// which acts from round `from_round` on.
     pub fn new(
         id: usize,
         problem: Arc<dyn Problem>,
         rng: SimRng,
         adversary_rng: SimRng,
         adversary: Box<dyn Adversary>,
+        from_round: u64,
     ) -> Self {
         ByzantineWorker {
             id,
@@ -162,6 +166,7 @@ impl ByzantineWorker {
             rng,
             adversary_rng,
             adversary,
+            from_round,
         }
     }
 }
@@ -176,81 +181,18 @@ impl Handler<ByzantineRequest> for ByzantineWorker {
         let own = self
             .problem
             .stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
-        if let Some(v) = self
-            .adversary
-            .attack(&msg.view, &own, &mut self.adversary_rng)
-        {
-            msg.reply.send(v);
-        }
-    }
-}
-
-/// A machine that misbehaves at the actor level, for the faults a vector cannot express: it
-/// answers twice, panics in its handler, or keeps its reply handle and never answers. The vector
-/// faults (NaN, infinity, wrong length, silence) are delegated to [`crate::attack::Faulty`].
-pub struct FaultyWorker {
-    id: usize,
-    problem: Arc<dyn Problem>,
-    rng: SimRng,
-    mode: FaultMode,
-    from_round: u64,
-    held: Vec<ReplyTo>,
-}
-
-impl FaultyWorker {
-    /// Machine `id` with fault `mode` from round `from_round` on (honest before).
-    pub fn new(
-        id: usize,
-        problem: Arc<dyn Problem>,
-        rng: SimRng,
-        mode: FaultMode,
-        from_round: u64,
-    ) -> Self {
-        FaultyWorker {
-            id,
-            problem,
-            rng,
-            mode,
-            from_round,
-            held: Vec::new(),
-        }
-    }
-}
-
-impl Actor for FaultyWorker {
-    type Context = Context<Self>;
-}
-
-impl Handler<ByzantineRequest> for FaultyWorker {
-    type Result = ();
-    fn handle(&mut self, msg: ByzantineRequest, _: &mut Context<Self>) {
-        let own = self
-            .problem
-            .stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
         if msg.view.round < self.from_round {
             msg.reply.send(own);
             return;
         }
-        match self.mode {
-            FaultMode::Twice => {
-                msg.reply.send(own.clone());
-                msg.reply.send(own * 1e6);
-            }
-            FaultMode::Panic => panic!(
-                "faulty machine {}: deliberate panic in round {}",
-                self.id, msg.view.round
-            ),
-            FaultMode::Hang => self.held.push(msg.reply),
-            // The vector faults are the plain adversary's.
-            mode => {
-                let mut faulty = Faulty {
-                    mode,
-                    from_round: self.from_round,
-                };
-                if let Some(v) = faulty.attack(&msg.view, &own, &mut self.rng) {
-                    msg.reply.send(v);
-                }
-            }
+        let mut ctx = AttackContext {
+            id: self.id,
+            own: &own,
+            rng: &mut self.adversary_rng,
+            view: &msg.view,
+        };
+        if let Some(v) = self.adversary.attack(&mut ctx) {
+            msg.reply.send(v);
         }
     }
 }
@@ -454,20 +396,21 @@ impl Coordinator {
             .iter()
             .filter_map(|(w, v)| v.first().map(|g| (*w, g.clone())))
             .collect();
-        let view = Arc::new(RoundView {
+        let view = Arc::new(RoundView::new(
             round,
-            params: self.params.clone(),
-            machines: self.roles.len(),
-            honest: Arc::new(honest_vectors),
-            byzantine: Arc::new(
+            self.params.clone(),
+            self.roles.len(),
+            self.good.iter().filter(|g| **g).count(),
+            Arc::new(honest_vectors),
+            Arc::new(
                 self.byzantine
                     .iter()
                     .map(|(i, _)| *i)
                     .filter(|i| self.good[*i])
                     .collect(),
             ),
-            aggregator: Arc::new(self.aggregator.public_state()),
-        });
+            Arc::new(self.aggregator.public_state()),
+        ));
         for (id, r) in &self.byzantine {
             if self.good[*id] {
                 let reply = ReplyTo {

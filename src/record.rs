@@ -9,7 +9,6 @@
 
 use crate::actors::{Fault, Role, RoundEvent};
 use crate::aggregate::WindowDistance;
-use crate::aggregate::safeguard::Calibration;
 use crate::error::Error;
 use crate::linalg::Vector;
 use serde::Serialize;
@@ -44,12 +43,11 @@ pub struct RunInfo {
     pub min_loss: Option<f64>,
     /// Master seed.
     pub seed: u64,
-    /// Safeguard long threshold at the start (all machines good).
-    pub threshold_long: Option<f64>,
-    /// Safeguard short threshold at the start.
-    pub threshold_short: Option<f64>,
-    /// The calibration pre-run, if any.
-    pub calibration: Option<Calibration>,
+    /// The aggregator's facts at the start (e.g. the safeguard's thresholds with all machines
+    /// good, and what its calibration measured): the `thresholds` object of summary.json.
+    pub thresholds: Vec<(String, f64)>,
+    /// The aggregator has windows (window_distances.csv is written).
+    pub has_windows: bool,
 }
 
 /// Receives the run's events.
@@ -145,8 +143,9 @@ pub struct Summary {
     pub no_reference_rounds: u64,
     /// Rounds whose aggregate overflowed to a non-finite value, so no step was taken.
     pub skipped_steps: u64,
-    /// Safeguard thresholds at the start (all machines good), if any.
-    pub thresholds: Option<BTreeMap<&'static str, f64>>,
+    /// The aggregator's thresholds at the start (all machines good) and what its calibration
+    /// measured, if any.
+    pub thresholds: Option<BTreeMap<String, f64>>,
     /// Faults seen.
     pub faults: Faults,
     /// Master seed.
@@ -177,17 +176,7 @@ impl Summary {
             "byzantine",
             info.roles.iter().filter(|r| **r == Role::Byzantine).count(),
         );
-        let mut thresholds = BTreeMap::new();
-        if let Some(t) = info.threshold_long {
-            thresholds.insert("long", t);
-        }
-        if let Some(t) = info.threshold_short {
-            thresholds.insert("short", t);
-        }
-        if let Some(c) = &info.calibration {
-            thresholds.insert("calibrated_max_distance_long", c.max_long);
-            thresholds.insert("calibrated_max_distance_short", c.max_short);
-        }
+        let thresholds: BTreeMap<String, f64> = info.thresholds.iter().cloned().collect();
         Summary {
             name: info.name.clone(),
             status: Status::Completed,
@@ -414,13 +403,12 @@ pub struct RunRecorder {
     metric_names: Vec<&'static str>,
     pending: Option<String>,
     pending_distances: Option<(u64, Vec<WindowDistance>)>,
-    safeguard: bool,
 }
 
 impl RunRecorder {
-    /// A recorder writing into `dir` (which must exist). `scenario_json` is the resolved scenario;
-    /// `safeguard` asks for window_distances.csv.
-    pub fn new(dir: &Path, scenario_json: String, safeguard: bool) -> Self {
+    /// A recorder writing into `dir` (which must exist). `scenario_json` is the resolved scenario.
+    /// window_distances.csv is written when the aggregator has windows ([`RunInfo::has_windows`]).
+    pub fn new(dir: &Path, scenario_json: String) -> Self {
         RunRecorder {
             dir: dir.to_path_buf(),
             scenario_json,
@@ -434,7 +422,6 @@ impl RunRecorder {
             metric_names: Vec::new(),
             pending: None,
             pending_distances: None,
-            safeguard,
         }
     }
 
@@ -531,7 +518,7 @@ impl Observer for RunRecorder {
             "faults.csv",
             "round,worker,role,kind",
         )?);
-        if self.safeguard {
+        if info.has_windows {
             self.distances = Some(Csv::create(
                 &self.dir,
                 "window_distances.csv",
