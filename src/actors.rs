@@ -20,6 +20,7 @@ use crate::linalg::{Vector, distance, is_finite, mean, norm};
 use crate::problem::Problem;
 use crate::rng::SimRng;
 use actix::prelude::*;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,8 +39,12 @@ enum ReplyBody {
     /// A gradient.
     Gradient(Vector),
     /// The handle was dropped (sent by its `Drop`); `panicking` when it was dropped while the
-    /// thread unwound from a panic, i.e. the machine crashed while holding it.
-    Dropped { panicking: bool },
+    /// thread unwound from a panic, i.e. the machine crashed while holding it, with the panic's
+    /// message when the quiet panic hook recorded it.
+    Dropped {
+        panicking: bool,
+        message: Option<String>,
+    },
 }
 
 /// The handle a machine answers through. It is stamped with the machine's id and valid for one
@@ -80,11 +85,55 @@ impl Drop for ReplyTo {
     fn drop(&mut self) {
         // Fails (ignored) when the round is already over.
         let panicking = std::thread::panicking();
+        let message = if panicking {
+            LAST_PANIC.with(|m| m.borrow_mut().take())
+        } else {
+            None
+        };
         let _ = self.tx.send(Reply {
             worker: self.worker,
-            body: ReplyBody::Dropped { panicking },
+            body: ReplyBody::Dropped { panicking, message },
         });
     }
+}
+
+thread_local! {
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Install, once per process, a panic hook for the machines' threads: on a thread marked with
+/// [`quiet_panics_here`], a panic (a crashing adversary) prints nothing; its message and location
+/// are kept for the machine's `crashed` fault (faults.csv, summary.json). Other threads keep the
+/// hook they had.
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET.with(Cell::get) {
+                let payload = info.payload();
+                let text = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                LAST_PANIC.with(|m| *m.borrow_mut() = Some(format!("{text}{at}")));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Mark (or unmark) the current thread as one whose panics [`install_panic_hook`]'s hook keeps
+/// quiet.
+pub fn quiet_panics_here(on: bool) {
+    QUIET.with(|q| q.set(on));
 }
 
 /// Request to an honest machine: compute a stochastic gradient at `params`.
@@ -227,6 +276,8 @@ pub struct Fault {
     pub role: Role,
     /// `non_finite`, `wrong_length`, `silent`, `duplicate_reply`, `crashed`, `timeout`.
     pub kind: &'static str,
+    /// For a crash: the panic's message and location, when known.
+    pub detail: Option<String>,
 }
 
 /// A machine expelled in a round.
@@ -310,8 +361,9 @@ pub struct Coordinator {
 #[derive(Debug, Default)]
 struct Collected {
     replies: BTreeMap<usize, Vec<Vector>>,
-    /// Machines whose handle was dropped, and whether during a panic (a crash).
-    dropped: BTreeMap<usize, bool>,
+    /// Machines whose handle was dropped, whether during a panic (a crash), and the panic's
+    /// message.
+    dropped: BTreeMap<usize, (bool, Option<String>)>,
     timed_out: bool,
 }
 
@@ -322,8 +374,12 @@ async fn collect(mut rx: UnboundedReceiver<Reply>, timeout: Option<Duration>) ->
         while let Some(r) = rx.recv().await {
             match r.body {
                 ReplyBody::Gradient(g) => out.replies.entry(r.worker).or_default().push(g),
-                ReplyBody::Dropped { panicking } => {
-                    *out.dropped.entry(r.worker).or_default() |= panicking;
+                ReplyBody::Dropped { panicking, message } => {
+                    let entry = out.dropped.entry(r.worker).or_default();
+                    entry.0 |= panicking;
+                    if entry.1.is_none() {
+                        entry.1 = message;
+                    }
                 }
             }
         }
@@ -456,12 +512,18 @@ impl Coordinator {
             } else {
                 &byzantine
             };
+            let detail = phase.dropped.get(&w).and_then(|d| d.1.clone());
             let mut fault = |kind: &'static str| {
                 faults.push(Fault {
                     round,
                     worker: w,
                     role,
                     kind,
+                    detail: if kind == "crashed" {
+                        detail.clone()
+                    } else {
+                        None
+                    },
                 })
             };
             // Crashed: its handle was dropped during a panic (it died handling this round's
@@ -469,7 +531,7 @@ impl Coordinator {
             // crashed machine's replies are ignored and it is expelled, as is one that kept its
             // handle past the reply timeout. Neither check depends on timing: the handle is
             // dropped during the unwinding, before the round's channel can close.
-            let crashed = phase.dropped.get(&w).copied().unwrap_or(false) || !self.is_connected(w);
+            let crashed = phase.dropped.get(&w).is_some_and(|d| d.0) || !self.is_connected(w);
             let replies = if crashed {
                 None
             } else {

@@ -59,6 +59,9 @@ pub use schemars;
 pub use serde;
 pub use serde_json;
 
+#[doc = include_str!("../docs/writing-an-adversary.md")]
+pub mod guide {}
+
 /// Everything a user crate needs to write and register its own kinds:
 /// `use safeguard_sim::prelude::*;`.
 pub mod prelude {

@@ -84,11 +84,16 @@ impl Finished {
     }
 }
 
-/// A progress bar on a terminal.
-struct Progress(Option<indicatif::ProgressBar>);
+/// A progress bar on a terminal, and the run's warnings on stderr (unless quiet).
+struct Progress(Option<indicatif::ProgressBar>, bool);
 
 impl Observer for Progress {
     fn init(&mut self, info: &RunInfo) -> Result<(), Error> {
+        if !self.1 {
+            for w in crate::record::warnings(info) {
+                eprintln!("warning: {w}");
+            }
+        }
         if let Some(pb) = &self.0 {
             pb.set_length(info.rounds);
         }
@@ -137,7 +142,7 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> Result<Finished, Error> {
         }
         pb
     });
-    let mut progress = Progress(bar);
+    let mut progress = Progress(bar, config.quiet);
     let options = RunOptions {
         threads: config.threads.max(1),
         stop: config.stop.clone(),

@@ -114,6 +114,12 @@ pub fn run_blocking(
         system.block_on(async { (0..threads).map(|_| Arbiter::new()).collect() })
     };
     let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
+    // A crashing adversary is a fault to record, not a trace to print.
+    crate::actors::install_panic_hook();
+    crate::actors::quiet_panics_here(true);
+    for h in &handles {
+        h.spawn_fn(|| crate::actors::quiet_panics_here(true));
+    }
     let outcome: Result<Status, Error> = system.block_on(async {
         let arbiter_of = |id: usize| match handles.get(id % threads) {
             Some(a) => a.clone(),
@@ -173,6 +179,7 @@ pub fn run_blocking(
         }
         Ok(status)
     });
+    crate::actors::quiet_panics_here(false);
     for a in arbiters {
         a.stop();
         let _ = a.join();
