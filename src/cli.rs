@@ -1,4 +1,5 @@
-//! The command line: `run`, `validate`, `plot`, `list`, `schema`. [`main_with`] gives a user's
+//! The command line: `run` (a scenario, or a sweep), `validate`, `plot`, `merge`, `list`,
+//! `schema`. [`main_with`] gives a user's
 //! binary the same commands with its own kinds registered:
 //!
 //! ```no_run
@@ -16,6 +17,7 @@ use crate::error::Error;
 use crate::record::Status;
 use crate::registry::Registry;
 use crate::run::{RunConfig, replot, run};
+use crate::sweep::{Sweep, SweepConfig, merge, run_sweep};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +49,15 @@ enum Command {
         /// No progress bar and no summary line.
         #[arg(long)]
         quiet: bool,
+        /// Sweeps: cells run at once, each on its own thread (results never depend on it).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        jobs: u16,
+        /// Sweeps: continue an interrupted run of the same sweep (complete cells are kept).
+        #[arg(long)]
+        resume: bool,
+        /// Sweeps: run only shard K of N (cells whose grid index is K-1 modulo N), e.g. 2/8; join the shards with `merge`.
+        #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
     },
     /// Check a scenario file without running it.
     Validate {
@@ -57,6 +68,18 @@ enum Command {
     Plot {
         /// A run directory written by `run`.
         run_dir: PathBuf,
+    },
+    /// Merge the directories of a sweep run in shards into one, with the comparison an unsharded run writes.
+    Merge {
+        /// The sweep directories written by `run --shard K/N`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The merged sweep directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an earlier sweep in --out.
+        #[arg(long)]
+        force: bool,
     },
     /// List every scenario field and every problem, aggregator and attack with its parameters and defaults.
     List,
@@ -75,13 +98,28 @@ pub fn main_with(registry: Registry) -> ExitCode {
             force,
             threads,
             quiet,
-        } => run_command(&registry, scenario, out, force, threads, quiet),
-        Command::Validate { scenario } => registry.load(&scenario).map_err(Error::from).map(|s| {
+            jobs,
+            resume,
+            shard,
+        } => {
+            let options = Options {
+                out,
+                force,
+                threads,
+                quiet,
+                jobs,
+                resume,
+                shard,
+            };
+            run_command(&registry, scenario, options)
+        }
+        Command::Validate { scenario } => validate(&registry, &scenario),
+        Command::Merge { dirs, out, force } => merge(&dirs, &out, force).map(|c| {
             println!(
-                "{}: ok ({} machines, {} rounds)",
-                s.name(),
-                s.machines(),
-                s.spec().rounds
+                "{}: {} cells merged -> {}",
+                c.layout.name,
+                c.layout.cells.len(),
+                out.display()
             );
             ExitCode::SUCCESS
         }),
@@ -113,32 +151,136 @@ pub fn main_with(registry: Registry) -> ExitCode {
     }
 }
 
-fn run_command(
-    registry: &Registry,
-    scenario_path: PathBuf,
+/// `K/N` with 1 <= K <= N.
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}`: expected K/N, e.g. 2/8"))?;
+    let (k, n): (usize, usize) = (
+        k.trim()
+            .parse()
+            .map_err(|_| format!("`{k}` is not a whole number"))?,
+        n.trim()
+            .parse()
+            .map_err(|_| format!("`{n}` is not a whole number"))?,
+    );
+    if k == 0 || n == 0 || k > n {
+        return Err(format!("shard {k}/{n}: expected 1 <= K <= N"));
+    }
+    Ok((k, n))
+}
+
+/// The options of `run`.
+struct Options {
     out: Option<PathBuf>,
     force: bool,
     threads: u16,
     quiet: bool,
-) -> Result<ExitCode, Error> {
-    let scenario = registry.load(&scenario_path)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                // Second Ctrl-C: leave at once (the staging directory is not a finished run).
-                std::process::exit(130);
-            }
-        });
+    jobs: u16,
+    resume: bool,
+    shard: Option<(usize, usize)>,
+}
+
+/// True when the file is a scenario with a `sweep` block (unreadable files are not: loading
+/// them as a scenario reports why).
+fn is_sweep_file(path: &std::path::Path) -> bool {
+    crate::scenario::read_scenario_file(path).is_ok_and(|t| Sweep::is_sweep(&t))
+}
+
+fn validate(registry: &Registry, path: &std::path::Path) -> Result<ExitCode, Error> {
+    if is_sweep_file(path) {
+        let sweep = Sweep::load(path, registry)?;
+        println!(
+            "{}: ok (a sweep of {} cells)",
+            sweep.layout.name,
+            sweep.layout.cells.len()
+        );
+    } else {
+        let s = registry.load(path)?;
+        println!(
+            "{}: ok ({} machines, {} rounds)",
+            s.name(),
+            s.machines(),
+            s.spec().rounds
+        );
     }
-    let config = RunConfig {
-        out,
-        force,
-        threads: threads as usize,
-        quiet,
-        stop: Some(stop),
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A Ctrl-C handler: the first sets the flag (stop after the current round), the second leaves
+/// at once.
+fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: leave at once (staging directories are not finished runs).
+            std::process::exit(130);
+        }
+    });
+    stop
+}
+
+fn run_sweep_command(
+    registry: &Registry,
+    path: &std::path::Path,
+    o: Options,
+) -> Result<ExitCode, Error> {
+    let sweep = Sweep::load(path, registry)?;
+    let config = SweepConfig {
+        out: o.out,
+        force: o.force,
+        resume: o.resume,
+        jobs: o.jobs as usize,
+        shard: o.shard,
+        quiet: o.quiet,
+        stop: Some(stop_flag()),
     };
+    let outcome = run_sweep(&sweep, &config)?;
+    if !o.quiet {
+        let what = if outcome.compared {
+            "comparison.csv, comparison.md and report.html written".to_string()
+        } else if outcome.interrupted {
+            "interrupted: continue with --resume".to_string()
+        } else {
+            "this shard is complete: join the shards with `safeguard-sim merge DIR... --out DIR`"
+                .to_string()
+        };
+        eprintln!(
+            "{}: {} of {} cells run now, {} complete already; {what} -> {}",
+            sweep.layout.name,
+            outcome.ran,
+            outcome.planned,
+            outcome.skipped,
+            outcome.dir.display()
+        );
+    }
+    Ok(if outcome.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_command(registry: &Registry, scenario_path: PathBuf, o: Options) -> Result<ExitCode, Error> {
+    if is_sweep_file(&scenario_path) {
+        return run_sweep_command(registry, &scenario_path, o);
+    }
+    if o.resume || o.shard.is_some() || o.jobs > 1 {
+        return Err(Error::Usage(
+            "--jobs, --resume and --shard apply to sweeps (scenario files with a `sweep` block)"
+                .into(),
+        ));
+    }
+    let scenario = registry.load(&scenario_path)?;
+    let config = RunConfig {
+        out: o.out,
+        force: o.force,
+        threads: o.threads as usize,
+        quiet: o.quiet,
+        stop: Some(stop_flag()),
+    };
+    let quiet = o.quiet;
     let finished = run(&scenario, &config)?;
     if !quiet {
         eprintln!("{}", finished.summary_line());

@@ -44,6 +44,9 @@ pub enum Error {
     /// Drawing the plots failed.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),
+    /// The command line's options do not fit together.
+    #[error("{0}")]
+    Usage(String),
     /// A kind could not be built from valid parameters (e.g. a data set failed to load).
     #[error("cannot build {0}")]
     Build(String),
@@ -60,7 +63,8 @@ impl Error {
             Error::Scenario(_)
             | Error::OutputExists(_)
             | Error::UnsafeOutput(..)
-            | Error::NotARun(_) => 2,
+            | Error::NotARun(_)
+            | Error::Usage(_) => 2,
             Error::Plot(
                 crate::plot::PlotError::Csv { .. } | crate::plot::PlotError::Json { .. },
             ) => 2,

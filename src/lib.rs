@@ -47,6 +47,7 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 
 pub use error::{Error, ScenarioError};
 pub use registry::Registry;

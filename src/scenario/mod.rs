@@ -337,44 +337,8 @@ impl Scenario {
 
     /// Read, parse and check a scenario file with the kinds of `registry`.
     pub fn load(path: &std::path::Path, registry: &Registry) -> Result<Scenario, ScenarioError> {
-        let name = printable(&path.display().to_string());
-        let fail = |message: String| ScenarioError {
-            source_name: name.clone(),
-            path: String::new(),
-            line: 1,
-            column: 1,
-            message,
-        };
-        if path.is_dir() {
-            return Err(fail("is a directory, not a scenario file".into()));
-        }
-        let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
-        if bytes.len() > 16 << 20 {
-            return Err(fail(format!(
-                "the file is {} bytes; scenario files are limited to 16 MiB",
-                bytes.len()
-            )));
-        }
-        let text = match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                let valid = e.utf8_error().valid_up_to();
-                let bytes = e.as_bytes();
-                let prefix = String::from_utf8_lossy(&bytes[..valid]);
-                let (line, column) = locate::line_col(&prefix, prefix.len());
-                return Err(ScenarioError {
-                    source_name: name,
-                    path: String::new(),
-                    line,
-                    column,
-                    message: format!(
-                        "the file is not valid UTF-8 (byte 0x{:02X} at byte offset {valid}): save it as UTF-8",
-                        bytes.get(valid).copied().unwrap_or(0)
-                    ),
-                });
-            }
-        };
-        Scenario::parse(&text, &name, registry)
+        let text = read_scenario_file(path)?;
+        Scenario::parse(&text, &printable(&path.display().to_string()), registry)
     }
 
     /// Resolve the kinds of a parsed spec with `registry` and check the whole, filling in every
@@ -632,6 +596,62 @@ impl Scenario {
     }
 }
 
+/// Read a scenario file as text: a clear error for a directory, a file over 16 MiB, a file that
+/// cannot be read, or bytes that are not UTF-8 (with the position of the first bad byte).
+pub fn read_scenario_file(path: &std::path::Path) -> Result<String, ScenarioError> {
+    let name = printable(&path.display().to_string());
+    let fail = |message: String| ScenarioError {
+        source_name: name.clone(),
+        path: String::new(),
+        line: 1,
+        column: 1,
+        message,
+    };
+    if path.is_dir() {
+        return Err(fail("is a directory, not a scenario file".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    if bytes.len() > 16 << 20 {
+        return Err(fail(format!(
+            "the file is {} bytes; scenario files are limited to 16 MiB",
+            bytes.len()
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let prefix = String::from_utf8_lossy(&bytes[..valid]);
+        let (line, column) = locate::line_col(&prefix, prefix.len());
+        ScenarioError {
+            source_name: name.clone(),
+            path: String::new(),
+            line,
+            column,
+            message: format!(
+                "the file is not valid UTF-8 (byte 0x{:02X} at byte offset {valid}): save it as UTF-8",
+                bytes.get(valid).copied().unwrap_or(0)
+            ),
+        }
+    })
+}
+
+/// `Err` with the reason unless `name` is a valid run name: 1 to [`MAX_NAME_LEN`] letters,
+/// digits, `-`, `_` or `.`, not starting with `.` (it names the output directory).
+pub fn check_run_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > MAX_NAME_LEN
+        || name.starts_with('.')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(format!(
+            "{name:?} is not a valid run name: use 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', not starting with '.' (it names the output directory)"
+        ));
+    }
+    Ok(())
+}
+
 /// The checks of the common fields.
 fn check_common(spec: &ScenarioSpec) -> Result<(), PathError> {
     fn e<T>(p: &str, m: String) -> Result<T, PathError> {
@@ -640,21 +660,7 @@ fn check_common(spec: &ScenarioSpec) -> Result<(), PathError> {
     let positive = |p: &str, v: f64, zero_ok: bool| {
         ParamError::require_positive(p, v, zero_ok).map_err(|e| (e.path, e.message))
     };
-    let n = &spec.name;
-    if n.is_empty()
-        || n.len() > MAX_NAME_LEN
-        || n.starts_with('.')
-        || !n
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return e(
-            "name",
-            format!(
-                "{n:?} is not a valid run name: use 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', not starting with '.' (it names the output directory)"
-            ),
-        );
-    }
+    check_run_name(&spec.name).map_err(|m| ("name".to_string(), m))?;
     if spec.rounds == 0 || spec.rounds > 100_000_000 {
         return e(
             "rounds",
