@@ -129,6 +129,14 @@ pub fn json_schema(registry: &Registry) -> Value {
                 }
                 props.insert(field.into(), Value::Object(p));
             }
+            props.insert(
+                "sweep".into(),
+                json!({
+                    "description": "Makes the file a sweep: for each key (a scenario field, or a dotted path into one such as `optimizer.lr`), the array of values to try; the runs are the grid product, in key order. `seed` is the replicate: comparisons report the mean and standard deviation over seeds.",
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "minItems": 1}
+                }),
+            );
         }
     }
     root
@@ -334,6 +342,7 @@ pub fn catalog(registry: &Registry) -> String {
             "aggregator",
             "attack",
             "eval_every",
+            "sweep",
         ] {
             if let Some(mut v) = props.get(field).cloned() {
                 if ["problem", "aggregator", "attack"].contains(&field)
