@@ -10,11 +10,17 @@
 //! A problem *kind* is a parameter type implementing [`ProblemKind`]; the built-in ones
 //! (`quadratic`, `saddle`, `rosenbrock`) live one per file beside their parameters and are
 //! registered by [`register_builtins`].
+//!
+//! Learning tasks (data sets, sharding, models), the matrix-sensing problem and second-order
+//! metrics live in the submodules below.
 
+pub mod data;
+pub mod error;
 pub mod noise;
 pub mod quadratic;
 pub mod rosenbrock;
 pub mod saddle;
+pub mod shard;
 
 use crate::linalg::Vector;
 use crate::registry::{DynParams, Params, Registry, Setting};
