@@ -14,6 +14,7 @@
 //! Learning tasks (data sets, sharding, models), the matrix-sensing problem and second-order
 //! metrics live in the submodules below.
 
+pub mod activation;
 #[cfg(test)]
 pub(crate) mod check;
 pub mod classifier;

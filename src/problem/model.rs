@@ -1,6 +1,7 @@
 //! The interface between a model (logistic, softmax, MLP) and the data-driven
 //! [`crate::problem::classifier::Classifier`], plus the pieces the models share: dense layers
-//! on a flat parameter vector, activations, initialisation and the softmax cross-entropy.
+//! on a flat parameter vector, initialisation and the softmax cross-entropy (activations are
+//! in [`crate::problem::activation`]).
 //!
 //! A model sees its parameters as one flat slice (the simulator's [`Vector`]) and a batch of
 //! rows. Layers are views into that slice, so a forward/backward pass never copies parameters,
@@ -15,6 +16,8 @@ use crate::linalg::Vector;
 use crate::rng::{SimRng, normal};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, s};
+
+pub use crate::problem::activation::Activation;
 use rand::RngExt;
 
 /// The outcome of a forward pass on a batch.
@@ -69,38 +72,6 @@ pub trait Model: Send + Sync + std::fmt::Debug {
         _out: &mut [f64],
     ) -> bool {
         false
-    }
-}
-
-/// Hidden-layer activation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// `tanh(z)`; initialised with Glorot.
-    Tanh,
-    /// `max(z, 0)`; initialised with He.
-    Relu,
-}
-
-impl Activation {
-    /// Apply in place.
-    pub(crate) fn apply(self, z: &mut Array2<f64>) {
-        match self {
-            Activation::Tanh => z.mapv_inplace(f64::tanh),
-            Activation::Relu => z.mapv_inplace(|v| v.max(0.0)),
-        }
-    }
-
-    /// Multiply `delta` by the derivative, written in terms of the activation's *output* `a`:
-    /// `1 - a^2` for tanh, `[a > 0]` for ReLU.
-    pub(crate) fn backprop(self, delta: &mut Array2<f64>, a: &Array2<f64>) {
-        match self {
-            Activation::Tanh => delta.zip_mut_with(a, |d, &a| *d *= 1.0 - a * a),
-            Activation::Relu => delta.zip_mut_with(a, |d, &a| {
-                if a <= 0.0 {
-                    *d = 0.0
-                }
-            }),
-        }
     }
 }
 
