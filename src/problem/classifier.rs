@@ -29,9 +29,10 @@
 //! builds one shard per machine, so this never happens in a run).
 
 use crate::linalg::Vector;
-use crate::problem::data::{Dataset, Samples};
+use crate::problem::data::{DataSource, Dataset, Samples, load};
 use crate::problem::error::{ProblemError, require};
 use crate::problem::model::{BatchStats, Model, gather, rows};
+use crate::problem::shard::{Sharding, shard};
 use crate::problem::{Problem, ServerBatch, finite_difference_hessian_vector};
 use crate::rng::SimRng;
 use rand::RngExt;
@@ -139,6 +140,55 @@ impl<M: Model> Classifier<M> {
             eval_len,
             noise_level: OnceLock::new(),
         })
+    }
+
+    /// Build a learning task in one call: load `source` and split it (`test_fraction`, see
+    /// [`load`]), shard the training set over `machines` machines (see [`shard`]), and build
+    /// the model with `model(features, classes)` for the data's shape. Everything random is
+    /// drawn from `rng`, in that order; the wiring should pass the
+    /// [`crate::rng::streams::DATA`] stream of the run's seed.
+    ///
+    /// ```
+    /// use safeguard_sim::problem::Problem;
+    /// use safeguard_sim::problem::classifier::{Classifier, TrainingOptions};
+    /// use safeguard_sim::problem::data::DataSource;
+    /// use safeguard_sim::problem::mlp::Mlp;
+    /// use safeguard_sim::problem::model::Activation;
+    /// use safeguard_sim::problem::shard::Sharding;
+    /// use safeguard_sim::rng::{stream, streams};
+    ///
+    /// let mut rng = stream(7, streams::DATA);
+    /// let task = Classifier::build(
+    ///     &DataSource::Digits, 0.2, Sharding::Dirichlet { alpha: 0.3 }, 10,
+    ///     TrainingOptions::default(), &mut rng,
+    ///     |inputs, classes| Mlp::new(inputs, &[64], classes, Activation::Tanh),
+    /// ).unwrap();
+    /// assert_eq!(task.dim(), 4810);
+    /// assert_eq!(task.shards().len(), 10);
+    /// let x = task.initial_point(&mut stream(7, streams::INIT));
+    /// let g = task.stochastic_gradient(&x, 3, &mut stream(7, 3));
+    /// assert_eq!(g.len(), 4810);
+    /// assert_eq!(task.metrics(&x)[0].0, "accuracy");
+    /// ```
+    pub fn build(
+        source: &DataSource,
+        test_fraction: f64,
+        sharding: Sharding,
+        machines: usize,
+        options: TrainingOptions,
+        rng: &mut SimRng,
+        model: impl FnOnce(usize, usize) -> Result<M, ProblemError>,
+    ) -> Result<Self, ProblemError> {
+        let data = load(source, test_fraction, rng)?;
+        let shards = shard(
+            data.train().labels(),
+            data.classes(),
+            machines,
+            sharding,
+            rng,
+        )?;
+        let model = model(data.num_features(), data.classes())?;
+        Self::new(model, data, shards, options)
     }
 
     /// The model.
@@ -382,11 +432,10 @@ mod tests {
     use super::*;
     use crate::linalg::{distance, norm};
     use crate::problem::check::{assert_gradient_matches, assert_hessian_vector_matches};
-    use crate::problem::data::{DataSource, GaussianMixture, Spirals, load};
+    use crate::problem::data::{GaussianMixture, Spirals};
     use crate::problem::logistic::Logistic;
     use crate::problem::mlp::Mlp;
     use crate::problem::model::Activation;
-    use crate::problem::shard::{Sharding, shard};
     use crate::problem::softmax::Softmax;
     use crate::rng::stream;
 

@@ -44,6 +44,17 @@ impl DataSource {
         }
     }
 
+    /// `(features, classes)` of the samples, known without loading or generating them (for
+    /// the scenario check's `ProblemInfo`: a model's dimension follows from it).
+    pub fn shape(&self) -> (usize, usize) {
+        match self {
+            DataSource::Digits => (64, 10),
+            DataSource::BreastCancer => (30, 2),
+            DataSource::GaussianMixture(g) => (g.dim, g.classes),
+            DataSource::Spirals(s) => (2, s.classes),
+        }
+    }
+
     /// All samples, before the split. Synthetic sources draw from `rng`; the embedded ones do
     /// not touch it.
     pub fn samples(&self, rng: &mut SimRng) -> Result<Samples, ProblemError> {
@@ -100,6 +111,7 @@ mod tests {
             assert_eq!(a.train().len() + a.test().len(), n);
             assert_eq!(a.test().len(), (0.2 * n as f64).round() as usize);
             assert_eq!((a.num_features(), a.classes()), (d, c));
+            assert_eq!(s.shape(), (d, c));
         }
     }
 }
