@@ -29,8 +29,9 @@
 //! builds one shard per machine, so this never happens in a run).
 
 use crate::linalg::Vector;
+use crate::problem::data::synthetic::MAX_VALUES;
 use crate::problem::data::{DataSource, Dataset, Samples, load};
-use crate::problem::error::{ProblemError, require};
+use crate::problem::error::{ProblemError, require, require_finite};
 use crate::problem::model::{BatchStats, Model, gather, rows};
 use crate::problem::shard::{Sharding, shard};
 use crate::problem::{Problem, ServerBatch, finite_difference_hessian_vector};
@@ -123,11 +124,14 @@ impl<M: Model> Classifier<M> {
             "batch_size",
             || format!("must be in 1..={MAX_BATCH_SIZE}, got {batch_size}"),
         )?;
-        require(
-            weight_decay.is_finite() && weight_decay >= 0.0,
-            "weight_decay",
-            || format!("must be finite and >= 0, got {weight_decay}"),
-        )?;
+        let values = batch_size.saturating_mul(data.num_features());
+        require(values <= MAX_VALUES, "batch_size", || {
+            format!(
+                "{batch_size} samples x {} features exceed the limit of {MAX_VALUES} values",
+                data.num_features()
+            )
+        })?;
+        require_finite("weight_decay", weight_decay, false)?;
         require(eval_size != Some(0), "eval_size", || {
             "must be at least 1".into()
         })?;

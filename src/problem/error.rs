@@ -48,6 +48,19 @@ pub(crate) fn require(
     }
 }
 
+/// `Ok(())` when `value` is finite and `>= 0` (`> 0` when `strict`).
+pub(crate) fn require_finite(
+    parameter: &'static str,
+    value: f64,
+    strict: bool,
+) -> Result<(), ProblemError> {
+    let ok = value.is_finite() && if strict { value > 0.0 } else { value >= 0.0 };
+    require(ok, parameter, || {
+        let bound = if strict { "> 0" } else { ">= 0" };
+        format!("must be finite and {bound}, got {value}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +74,10 @@ mod tests {
             require(false, "x", || "bad".into()),
             Err(ProblemError::invalid("x", "bad"))
         );
+        assert!(require_finite("x", 0.0, false).is_ok());
+        assert!(require_finite("x", 0.0, true).is_err());
+        assert!(require_finite("x", f64::INFINITY, false).is_err());
+        let e = require_finite("x", -1.0, false).unwrap_err();
+        assert_eq!(e.to_string(), "x: must be finite and >= 0, got -1");
     }
 }

@@ -20,10 +20,21 @@
 //!
 //! The start vector is `N(0, I)` drawn from stream `(seed, streams::HESSIAN)`, so the estimate
 //! is deterministic for a given seed.
+//!
+//! ```
+//! use safeguard_sim::linalg::Vector;
+//! use safeguard_sim::problem::hessian::{min_eigenvalue, second_order_check};
+//! use safeguard_sim::problem::{Noise, Saddle};
+//! let saddle = Saddle::new(10, 2, 0.0, Noise::Bounded { radius: 1.0 });
+//! // At the saddle x = 0 the Hessian is diag(-1, -1, 1, ..., 1).
+//! let x = Vector::zeros(10);
+//! assert!((min_eigenvalue(&saddle, &x, 10, 7).unwrap() + 1.0).abs() < 1e-6);
+//! assert!(!second_order_check(&saddle, &x, 0.01, 10, 7).unwrap().is_local_min);
+//! ```
 
 use crate::linalg::{Vector, norm};
 use crate::problem::Problem;
-use crate::problem::error::{ProblemError, require};
+use crate::problem::error::{ProblemError, require, require_finite};
 use crate::rng::{normal, stream, streams};
 
 /// Largest number of Lanczos steps (the basis costs `steps * d` numbers).
@@ -181,9 +192,7 @@ pub fn second_order_check(
     steps: usize,
     seed: u64,
 ) -> Result<SecondOrder, ProblemError> {
-    require(eps > 0.0 && eps.is_finite(), "eps", || {
-        format!("must be finite and > 0, got {eps}")
-    })?;
+    require_finite("eps", eps, true)?;
     let min_eig = min_eigenvalue(problem, x, steps, seed)?;
     let grad_norm = norm(&problem.gradient(x));
     Ok(SecondOrder {

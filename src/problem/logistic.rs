@@ -23,15 +23,12 @@ pub struct Logistic {
 }
 
 impl Logistic {
-    /// A logistic model; `inputs >= 1`.
+    /// A logistic model; `inputs >= 1`, at most [`crate::problem::model::MAX_PARAMETERS`]
+    /// parameters.
     pub fn new(inputs: usize) -> Result<Self, ProblemError> {
         require(inputs >= 1, "inputs", || "must be at least 1".into())?;
         Ok(Logistic {
-            layer: Dense {
-                inputs,
-                outputs: 1,
-                offset: 0,
-            },
+            layer: Dense::new(inputs, 1, 0)?,
         })
     }
 }
@@ -60,11 +57,7 @@ impl Model for Logistic {
         self.layer.len()
     }
     fn init(&self, rng: &mut SimRng) -> Vector {
-        let mut p = Vector::zeros(self.dim());
-        if let Some(s) = p.as_slice_mut() {
-            self.layer.init(s, Init::Glorot, rng);
-        }
-        p
+        self.layer.init_vector(Init::Glorot, rng)
     }
     fn accumulate(
         &self,

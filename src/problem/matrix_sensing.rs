@@ -30,7 +30,7 @@
 //! Parameter layout (`d = n r`): `U` row-major, entry `(i, j)` at `i r + j`.
 
 use crate::linalg::Vector;
-use crate::problem::error::{ProblemError, require};
+use crate::problem::error::{ProblemError, require, require_finite};
 use crate::problem::{Noise, Problem};
 use crate::rng::{SimRng, normal};
 use ndarray::{Array2, ArrayView2};
@@ -77,11 +77,7 @@ impl MatrixSensing {
             "eigen_min",
             || format!("need 0 < eigen_min <= eigen_max < inf, got {eigen_min} and {eigen_max}"),
         )?;
-        require(
-            start_offset >= 0.0 && start_offset.is_finite(),
-            "start_offset",
-            || format!("must be finite and >= 0, got {start_offset}"),
-        )?;
+        require_finite("start_offset", start_offset, false)?;
         let eigenvalues: Vec<f64> = (0..rank)
             .map(|i| {
                 if rank == 1 {

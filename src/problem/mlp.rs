@@ -21,10 +21,6 @@ use crate::problem::model::{Activation, BatchStats, Dense, Init, Model, softmax_
 use crate::rng::SimRng;
 use ndarray::{Array2, ArrayView2};
 
-/// Largest number of parameters a model may have (2^26, 512 MiB per vector). A precondition
-/// the scenario check must enforce (here it is an error).
-pub const MAX_PARAMETERS: usize = 1 << 26;
-
 /// Largest number of hidden layers.
 pub const MAX_HIDDEN_LAYERS: usize = 8;
 
@@ -38,8 +34,8 @@ pub struct Mlp {
 impl Mlp {
     /// An MLP `inputs -> hidden[0] -> ... -> classes`. Preconditions (errors otherwise):
     /// `inputs >= 1`, `classes >= 2`, `1 <= hidden.len() <= 8`, every width `>= 1`, and at
-    /// most [`MAX_PARAMETERS`] parameters. One or two hidden layers of 32 to 128 units are the
-    /// intended use (suggested default: one layer of 64, tanh).
+    /// most [`crate::problem::model::MAX_PARAMETERS`] parameters. One or two hidden layers of
+    /// 32 to 128 units are the intended use (suggested default: one layer of 64, tanh).
     pub fn new(
         inputs: usize,
         hidden: &[usize],
@@ -67,26 +63,10 @@ impl Mlp {
             .chain(hidden.iter().copied())
             .chain(std::iter::once(classes))
             .collect();
-        let mut layers = Vec::with_capacity(widths.len() - 1);
-        let mut offset = 0usize;
+        let mut layers: Vec<Dense> = Vec::with_capacity(widths.len() - 1);
         for w in widths.windows(2) {
-            let len = w[0]
-                .checked_add(1)
-                .and_then(|n| n.checked_mul(w[1]))
-                .and_then(|len| offset.checked_add(len).map(|end| (len, end)))
-                .filter(|&(_, end)| end <= MAX_PARAMETERS);
-            let Some((_, end)) = len else {
-                return Err(ProblemError::invalid(
-                    "hidden",
-                    format!("the network would have more than {MAX_PARAMETERS} parameters"),
-                ));
-            };
-            layers.push(Dense {
-                inputs: w[0],
-                outputs: w[1],
-                offset,
-            });
-            offset = end;
+            let offset = layers.last().map_or(0, |l| l.offset + l.len());
+            layers.push(Dense::new(w[0], w[1], offset)?);
         }
         Ok(Mlp { layers, activation })
     }

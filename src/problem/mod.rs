@@ -195,17 +195,6 @@ mod tests {
     use crate::linalg::norm;
     use crate::rng::stream;
 
-    fn finite_difference(p: &dyn Problem, x: &Vector) -> Vector {
-        let h = 1e-6;
-        Vector::from_shape_fn(x.len(), |i| {
-            let mut a = x.clone();
-            let mut b = x.clone();
-            a[i] += h;
-            b[i] -= h;
-            (p.loss(&a) - p.loss(&b)) / (2.0 * h)
-        })
-    }
-
     #[test]
     fn gradients_match_finite_differences() {
         let none = Noise::Gaussian { std: 0.0 };
@@ -216,13 +205,7 @@ mod tests {
         ];
         for p in &problems {
             let x = Vector::from_shape_fn(p.dim(), |i| 0.3 + 0.2 * i as f64);
-            let g = p.gradient(&x);
-            let fd = finite_difference(p.as_ref(), &x);
-            assert!(
-                crate::linalg::distance(&g, &fd) < 1e-5,
-                "{}: {g} vs {fd}",
-                p.name()
-            );
+            check::assert_gradient_matches(p.as_ref(), &x, 1e-7);
         }
     }
 

@@ -13,6 +13,7 @@
 //! `labels.len() == features.nrows()`, labels `< classes()`, `grad.len() == dim()`.
 
 use crate::linalg::Vector;
+use crate::problem::error::ProblemError;
 use crate::rng::{SimRng, normal};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, s};
@@ -94,7 +95,31 @@ pub(crate) struct Dense {
     pub offset: usize,
 }
 
+/// Largest number of parameters a model may have (2^26, 512 MiB per vector). A precondition
+/// the scenario check must enforce (here it is an error).
+pub const MAX_PARAMETERS: usize = 1 << 26;
+
 impl Dense {
+    /// A layer whose parameters start at `offset`; errors when they would end beyond
+    /// [`MAX_PARAMETERS`].
+    pub fn new(inputs: usize, outputs: usize, offset: usize) -> Result<Dense, ProblemError> {
+        let end = inputs
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(outputs))
+            .and_then(|len| len.checked_add(offset));
+        match end {
+            Some(end) if end <= MAX_PARAMETERS => Ok(Dense {
+                inputs,
+                outputs,
+                offset,
+            }),
+            _ => Err(ProblemError::invalid(
+                "model",
+                format!("would have more than {MAX_PARAMETERS} parameters"),
+            )),
+        }
+    }
+
     /// Number of parameters, `inputs * outputs + outputs`.
     pub fn len(&self) -> usize {
         self.inputs * self.outputs + self.outputs
@@ -143,6 +168,13 @@ impl Dense {
         let mut out = Array2::zeros((delta.nrows(), self.inputs));
         general_mat_mul(1.0, delta, &self.matrix(p).t(), 0.0, &mut out);
         out
+    }
+
+    /// The parameters of a model made of this one layer, drawn with `init`.
+    pub fn init_vector(&self, init: Init, rng: &mut SimRng) -> Vector {
+        let mut p = vec![0.0; self.len()];
+        self.init(&mut p, init, rng);
+        Vector::from_vec(p)
     }
 
     /// Draw the weights with `init` from `rng` (row by row) and zero the bias.

@@ -23,18 +23,15 @@ pub struct Softmax {
 }
 
 impl Softmax {
-    /// A softmax model; `inputs >= 1`, `classes >= 2`.
+    /// A softmax model; `inputs >= 1`, `classes >= 2`, at most
+    /// [`crate::problem::model::MAX_PARAMETERS`] parameters.
     pub fn new(inputs: usize, classes: usize) -> Result<Self, ProblemError> {
         require(inputs >= 1, "inputs", || "must be at least 1".into())?;
         require(classes >= 2, "classes", || {
             format!("must be at least 2, got {classes}")
         })?;
         Ok(Softmax {
-            layer: Dense {
-                inputs,
-                outputs: classes,
-                offset: 0,
-            },
+            layer: Dense::new(inputs, classes, 0)?,
         })
     }
 }
@@ -53,11 +50,7 @@ impl Model for Softmax {
         self.layer.len()
     }
     fn init(&self, rng: &mut SimRng) -> Vector {
-        let mut p = Vector::zeros(self.dim());
-        if let Some(s) = p.as_slice_mut() {
-            self.layer.init(s, Init::Glorot, rng);
-        }
-        p
+        self.layer.init_vector(Init::Glorot, rng)
     }
     fn accumulate(
         &self,

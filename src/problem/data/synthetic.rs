@@ -15,7 +15,7 @@
 
 use crate::linalg::Vector;
 use crate::problem::data::Samples;
-use crate::problem::error::{ProblemError, require};
+use crate::problem::error::{ProblemError, require, require_finite};
 use crate::rng::{SimRng, normal};
 use ndarray::Array2;
 
@@ -46,11 +46,7 @@ impl GaussianMixture {
             separation,
         } = *self;
         check_counts(classes, samples, dim)?;
-        require(
-            separation.is_finite() && separation >= 0.0,
-            "separation",
-            || format!("must be finite and >= 0, got {separation}"),
-        )?;
+        require_finite("separation", separation, false)?;
         let means: Vec<Vector> = (0..classes)
             .map(|_| {
                 let u = Vector::from_shape_simple_fn(dim, || normal(rng));
@@ -88,12 +84,8 @@ impl Spirals {
             turns,
         } = *self;
         check_counts(classes, samples, 2)?;
-        require(noise.is_finite() && noise >= 0.0, "noise", || {
-            format!("must be finite and >= 0, got {noise}")
-        })?;
-        require(turns.is_finite() && turns > 0.0, "turns", || {
-            format!("must be finite and > 0, got {turns}")
-        })?;
+        require_finite("noise", noise, false)?;
+        require_finite("turns", turns, true)?;
         let mut features = Array2::zeros((samples, 2));
         for i in 0..samples {
             let c = i % classes;
