@@ -10,11 +10,27 @@
 //! A problem *kind* is a parameter type implementing [`ProblemKind`]; the built-in ones
 //! (`quadratic`, `saddle`, `rosenbrock`) live one per file beside their parameters and are
 //! registered by [`register_builtins`].
+//!
+//! Learning tasks (data sets, sharding, models), the matrix-sensing problem and second-order
+//! metrics live in the submodules below.
 
+pub mod activation;
+#[cfg(test)]
+pub(crate) mod check;
+pub mod classifier;
+pub mod data;
+pub mod error;
+pub mod hessian;
+pub mod logistic;
+pub mod matrix_sensing;
+pub mod mlp;
+pub mod model;
 pub mod noise;
 pub mod quadratic;
 pub mod rosenbrock;
 pub mod saddle;
+pub mod shard;
+pub mod softmax;
 
 use crate::linalg::Vector;
 use crate::registry::{DynParams, Params, Registry, Setting};
@@ -51,6 +67,66 @@ pub trait Problem: Send + Sync {
     fn metrics(&self, _x: &Vector) -> Vec<(&'static str, f64)> {
         Vec::new()
     }
+    /// Number of classes `C` of a classification problem (labels in `0..C`); `None` (the
+    /// default) for problems without labels. Label flipping needs it.
+    fn classes(&self) -> Option<usize> {
+        None
+    }
+    /// Label flipping (the paper's Section 5 attack): the gradient of `worker`'s minibatch with
+    /// every label `l` replaced by `C - 1 - l`. It draws the minibatch exactly as
+    /// [`Problem::stochastic_gradient`] does (same draws from `rng`), so a Byzantine machine
+    /// flips the very batch its honest self would have used. `None` (the default) for problems
+    /// without classes.
+    fn flipped_gradient(&self, _x: &Vector, _worker: usize, _rng: &mut SimRng) -> Option<Vector> {
+        None
+    }
+    /// A small batch of `size` training samples drawn by the master from `rng` (Zeno's
+    /// server-side batch: Xie, Koyejo & Gupta, "Zeno: Distributed Stochastic Gradient Descent
+    /// with Suspicion-based Fault-tolerance", ICML 2019). `None` (the default) where the problem
+    /// has no samples; Zeno may then fall back to [`Problem::loss`].
+    fn draw_server_batch(&self, _size: usize, _rng: &mut SimRng) -> Option<ServerBatch> {
+        None
+    }
+    /// The loss at `x` on a batch from [`Problem::draw_server_batch`] (the same objective as
+    /// [`Problem::loss`], including any weight decay, averaged over the batch). `None` (the
+    /// default) where the problem has no samples.
+    fn server_loss(&self, _x: &Vector, _batch: &ServerBatch) -> Option<f64> {
+        None
+    }
+    /// The Hessian-vector product `grad^2 f(x) v` of [`Problem::loss`]. The default is the
+    /// central finite difference of [`Problem::gradient`] ([`finite_difference_hessian_vector`]);
+    /// problems override it where the exact product is cheap.
+    fn hessian_vector(&self, x: &Vector, v: &Vector) -> Vector {
+        finite_difference_hessian_vector(self, x, v)
+    }
+}
+
+/// A batch of training samples the master drew (indices into the problem's training set, with
+/// repetition allowed); only the problem that drew it can interpret it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerBatch {
+    /// Indices into the training set.
+    pub indices: Vec<usize>,
+}
+
+/// `(grad f(x + h v) - grad f(x - h v)) / (2h)`, the central finite difference of the gradient
+/// along `v` (Nocedal & Wright, *Numerical Optimization*, 2nd ed., Section 8.1). The step is
+/// `h = eps^(1/3) max(1, ||x||) / ||v||` (`eps` the machine epsilon), which balances the `O(h^2)`
+/// truncation error against the rounding error of the two gradients; the error is then about
+/// `1e-10` relative for smooth problems. Costs two gradients. Returns zeros for `v = 0`.
+pub fn finite_difference_hessian_vector<P: Problem + ?Sized>(
+    problem: &P,
+    x: &Vector,
+    v: &Vector,
+) -> Vector {
+    let nv = crate::linalg::norm(v);
+    if nv == 0.0 || !nv.is_finite() {
+        return Vector::zeros(x.len());
+    }
+    let h = f64::EPSILON.cbrt() * crate::linalg::norm(x).max(1.0) / nv;
+    let plus = problem.gradient(&(x + &(v * h)));
+    let minus = problem.gradient(&(x - &(v * h)));
+    (plus - minus) / (2.0 * h)
 }
 
 /// Facts about a problem that the rest of the scenario is checked against, known from its
@@ -119,17 +195,6 @@ mod tests {
     use crate::linalg::norm;
     use crate::rng::stream;
 
-    fn finite_difference(p: &dyn Problem, x: &Vector) -> Vector {
-        let h = 1e-6;
-        Vector::from_shape_fn(x.len(), |i| {
-            let mut a = x.clone();
-            let mut b = x.clone();
-            a[i] += h;
-            b[i] -= h;
-            (p.loss(&a) - p.loss(&b)) / (2.0 * h)
-        })
-    }
-
     #[test]
     fn gradients_match_finite_differences() {
         let none = Noise::Gaussian { std: 0.0 };
@@ -140,13 +205,7 @@ mod tests {
         ];
         for p in &problems {
             let x = Vector::from_shape_fn(p.dim(), |i| 0.3 + 0.2 * i as f64);
-            let g = p.gradient(&x);
-            let fd = finite_difference(p.as_ref(), &x);
-            assert!(
-                crate::linalg::distance(&g, &fd) < 1e-5,
-                "{}: {g} vs {fd}",
-                p.name()
-            );
+            check::assert_gradient_matches(p.as_ref(), &x, 1e-7);
         }
     }
 
