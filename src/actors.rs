@@ -5,8 +5,12 @@
 //!    machine still in the good set;
 //! 2. honest machines answer through the [`ReplyTo`] handle in the request;
 //! 3. the Byzantine machines get [`ByzantineRequest`] with the omniscient [`RoundView`];
-//! 4. the coordinator orders the replies by worker id, checks them, aggregates, steps, and
-//!    returns one [`RoundEvent`].
+//! 4. the coordinator orders the replies by worker id, checks them, aggregates, steps
+//!    ([`crate::optimizer::ServerOptimizer`]), evaluates the iterate when the round is recorded
+//!    ([`crate::evaluation::EvaluationPlan`]), and returns one [`RoundEvent`].
+//!
+//! With worker momentum ([`crate::optimizer`]), every machine, honest or Byzantine, keeps its
+//! momentum buffer and the honest vector of a round is that buffer, not the gradient.
 //!
 //! Byzantine machines are known to the coordinator only through `Recipient<ByzantineRequest>`:
 //! any actor that handles that message can be a Byzantine machine. Replies travel on a channel
@@ -16,13 +20,16 @@
 
 use crate::aggregate::{Aggregator, RoundInput, WindowDistance};
 use crate::attack::{Adversary, AttackContext, RoundView};
+use crate::evaluation::{Evaluation, EvaluationPlan};
 use crate::linalg::{Vector, distance, is_finite, mean, norm};
+use crate::optimizer::{Momentum, MomentumBuffer, Schedule, ServerOptimizer};
 use crate::problem::Problem;
 use crate::rng::SimRng;
 use actix::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -158,17 +165,29 @@ pub struct ByzantineRequest {
     pub reply: ReplyTo,
 }
 
-/// An honest machine: answers with `problem.stochastic_gradient` from its own stream.
+/// An honest machine: answers with `problem.stochastic_gradient` from its own stream, or with
+/// worker momentum, with its momentum buffer updated by that gradient.
 pub struct HonestWorker {
     id: usize,
     problem: Arc<dyn Problem>,
     rng: SimRng,
+    momentum: MomentumBuffer,
 }
 
 impl HonestWorker {
-    /// Honest machine `id` drawing from `rng` (stream `id` of the master seed).
+    /// Honest machine `id` drawing from `rng` (stream `id` of the master seed), without momentum.
     pub fn new(id: usize, problem: Arc<dyn Problem>, rng: SimRng) -> Self {
-        HonestWorker { id, problem, rng }
+        HonestWorker {
+            id,
+            problem,
+            rng,
+            momentum: MomentumBuffer::default(),
+        }
+    }
+    /// The same machine keeping worker momentum `momentum` (it sends its buffer).
+    pub fn with_momentum(mut self, momentum: Momentum) -> Self {
+        self.momentum = MomentumBuffer::new(momentum);
+        self
     }
 }
 
@@ -182,13 +201,15 @@ impl Handler<GradientRequest> for HonestWorker {
         let g = self
             .problem
             .stochastic_gradient(&msg.params, self.id, &mut self.rng);
-        msg.reply.send(g);
+        msg.reply.send(self.momentum.push(g));
     }
 }
 
 /// The generic Byzantine machine: draws the gradient an honest machine would send (its own
 /// stream), then asks its [`Adversary`] what to send instead (from round `from_round` on; before
-/// it, it sends the honest gradient).
+/// it, it sends the honest gradient). With worker momentum it keeps the buffer an honest machine
+/// in its place would keep, and that buffer is the honest vector it sends or shows its adversary
+/// ([`AttackContext::own`]).
 pub struct ByzantineWorker {
     id: usize,
     problem: Arc<dyn Problem>,
@@ -196,6 +217,7 @@ pub struct ByzantineWorker {
     adversary_rng: SimRng,
     adversary: Box<dyn Adversary>,
     from_round: u64,
+    momentum: MomentumBuffer,
 }
 
 impl ByzantineWorker {
@@ -216,7 +238,13 @@ impl ByzantineWorker {
             adversary_rng,
             adversary,
             from_round,
+            momentum: MomentumBuffer::default(),
         }
+    }
+    /// The same machine keeping worker momentum `momentum`, like an honest machine.
+    pub fn with_momentum(mut self, momentum: Momentum) -> Self {
+        self.momentum = MomentumBuffer::new(momentum);
+        self
     }
 }
 
@@ -227,9 +255,10 @@ impl Actor for ByzantineWorker {
 impl Handler<ByzantineRequest> for ByzantineWorker {
     type Result = ();
     fn handle(&mut self, msg: ByzantineRequest, _: &mut Context<Self>) {
-        let own = self
+        let gradient = self
             .problem
             .stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
+        let own = self.momentum.push(gradient);
         if msg.view.round < self.from_round {
             msg.reply.send(own);
             return;
@@ -296,9 +325,12 @@ pub struct ExpulsionRecord {
 pub struct RoundEvent {
     /// Round number, from 1.
     pub round: u64,
-    /// Loss after the step.
+    /// The iterate was evaluated after this round's step (every `eval_every` rounds and the
+    /// last round run; see [`crate::evaluation`]): `loss`, `grad_norm` and `metrics` hold values.
+    pub evaluated: bool,
+    /// Loss after the step (`NaN` when not evaluated).
     pub loss: f64,
-    /// True-gradient norm after the step.
+    /// True-gradient norm after the step (`NaN` when not evaluated).
     pub grad_norm: f64,
     /// Size of the good set after this round's expulsions.
     pub good: usize,
@@ -316,10 +348,11 @@ pub struct RoundEvent {
     pub distances: Vec<WindowDistance>,
     /// Parameters after the step.
     pub params: Arc<Vector>,
-    /// Extra problem metrics after the step.
+    /// Extra problem metrics after the step (test accuracy, `min_eig`, ...; empty when not
+    /// evaluated).
     pub metrics: Vec<(&'static str, f64)>,
-    /// The parameters are no longer finite or left the divergence bound, or the loss is no longer
-    /// finite.
+    /// The parameters are no longer finite or left the divergence bound (checked every round),
+    /// or the loss is no longer finite (checked on evaluated rounds).
     pub diverged: bool,
     /// The aggregate was not finite (overflow on huge inputs), so no step was taken this round.
     pub step_skipped: bool,
@@ -333,14 +366,22 @@ pub struct RunRound;
 /// Settings of the coordinator that do not change during a run.
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
-    /// Step size `eta`.
+    /// Step size `eta` (the schedule's starting value).
     pub lr: f64,
-    /// `nu`, standard deviation of the Gaussian perturbation (multiplied by `eta`).
+    /// `nu`, standard deviation of the Gaussian perturbation (multiplied by the round's `lr`).
     pub perturbation: f64,
     /// A run whose parameters' norm exceeds this has diverged.
     pub divergence_norm: f64,
     /// How long Byzantine machines get to answer in a round.
     pub reply_timeout: Duration,
+    /// The learning-rate schedule.
+    pub schedule: Schedule,
+    /// Momentum the master keeps on the aggregate.
+    pub server_momentum: Momentum,
+    /// Which rounds are evaluated, and whether `min_eig` is computed.
+    pub evaluation: EvaluationPlan,
+    /// When set (e.g. by a Ctrl-C handler), the round in progress is evaluated as the last one.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// The master: keeps the parameters, the good set and the aggregator; runs the rounds.
@@ -353,7 +394,7 @@ pub struct Coordinator {
     good: Vec<bool>,
     honest: Vec<(usize, Recipient<GradientRequest>)>,
     byzantine: Vec<(usize, Recipient<ByzantineRequest>)>,
-    perturbation_rng: SimRng,
+    optimizer: ServerOptimizer,
     round: u64,
 }
 
@@ -412,6 +453,14 @@ impl Coordinator {
         honest.sort_by_key(|(i, _)| *i);
         byzantine.sort_by_key(|(i, _)| *i);
         let m = roles.len();
+        let optimizer = ServerOptimizer::new(
+            config.lr,
+            config.perturbation,
+            config.schedule,
+            config.server_momentum,
+            config.evaluation.rounds,
+            perturbation_rng,
+        );
         Coordinator {
             problem,
             aggregator,
@@ -421,7 +470,7 @@ impl Coordinator {
             good: vec![true; m],
             honest,
             byzantine,
-            perturbation_rng,
+            optimizer,
             round: 0,
         }
     }
@@ -497,6 +546,21 @@ impl Coordinator {
             Some(Role::Byzantine) => find(&self.byzantine, id),
             None => false,
         }
+    }
+
+    /// The evaluation of the iterate after round `round`, when the round is recorded: on the
+    /// plan's schedule, or the last round the run makes (the planned last one, a divergence of
+    /// the parameters, or a stop request).
+    fn evaluate(&self, round: u64, diverged: bool) -> Option<Evaluation> {
+        let plan = &self.config.evaluation;
+        let stop = self
+            .config
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::SeqCst));
+        let last = diverged || stop || round >= plan.rounds;
+        (last || plan.scheduled(round))
+            .then(|| plan.evaluate(self.problem.as_ref(), &self.params, round, last))
     }
 
     fn finish_round(&mut self, round: u64, honest: Collected, byzantine: Collected) -> RoundEvent {
@@ -595,14 +659,9 @@ impl Coordinator {
         }
         let agg_error = distance(&direction, &honest_mean);
 
-        // x <- x - eta (xi + direction), xi ~ N(0, nu^2 I) (semantic 6: xi scaled by eta).
-        let mut step = direction;
-        if self.config.perturbation > 0.0 {
-            let nu = self.config.perturbation;
-            let rng = &mut self.perturbation_rng;
-            step += &Vector::from_shape_simple_fn(dim, || nu * crate::rng::normal(rng));
-        }
-        let next = &*self.params - &(step * self.config.lr);
+        // x <- x - eta_t (xi + v), xi ~ N(0, nu^2 I) (semantic 6: xi scaled by eta), v the
+        // aggregate or its server momentum.
+        let next = self.optimizer.step(&self.params, direction, round);
         let diverged = !is_finite(&next) || norm(&next) > self.config.divergence_norm;
         self.params = Arc::new(next);
 
@@ -622,13 +681,19 @@ impl Coordinator {
         let byzantine_in_good = (0..self.roles.len())
             .filter(|&i| self.good[i] && self.roles[i] == Role::Byzantine)
             .count();
-        let loss = self.problem.loss(&self.params);
+        let evaluation = self.evaluate(round, diverged);
         // The loss can overflow a round before the parameters' norm does.
-        let diverged = diverged || !loss.is_finite();
+        let diverged = diverged || evaluation.as_ref().is_some_and(|e| !e.loss.is_finite());
+        let evaluated = evaluation.is_some();
+        let (loss, grad_norm, metrics) = match evaluation {
+            Some(e) => (e.loss, e.grad_norm, e.metrics),
+            None => (f64::NAN, f64::NAN, Vec::new()),
+        };
         RoundEvent {
             round,
+            evaluated,
             loss,
-            grad_norm: norm(&self.problem.gradient(&self.params)),
+            grad_norm,
             good,
             byzantine_in_good,
             agg_error,
@@ -644,7 +709,7 @@ impl Coordinator {
                 .collect(),
             distances: agg.distances,
             params: self.params.clone(),
-            metrics: self.problem.metrics(&self.params),
+            metrics,
             diverged,
             step_skipped,
         }

@@ -19,6 +19,8 @@
 //! - [`sim`]: builds the actors from a scenario and runs the rounds;
 //! - [`actors`]: the coordinator, honest and Byzantine actors (thin actix shells);
 //! - [`problem`], [`aggregate`], [`attack`]: the math, free of actix;
+//! - [`optimizer`] and [`evaluation`]: what the machines send and how the master steps (schedule,
+//!   momentum), and when the iterate is evaluated (test accuracy, smallest Hessian eigenvalue);
 //! - [`record`] and [`plot`]: CSV/JSON outputs and SVG plots.
 //!
 //! ```
@@ -38,7 +40,9 @@ pub mod aggregate;
 pub mod attack;
 pub mod cli;
 pub mod error;
+pub mod evaluation;
 pub mod linalg;
+pub mod optimizer;
 pub mod plot;
 pub mod problem;
 pub mod record;

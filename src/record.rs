@@ -35,8 +35,12 @@ pub struct RunInfo {
     pub initial_loss: f64,
     /// `||grad f(x_0)||`.
     pub initial_grad_norm: f64,
-    /// The problem's extra metrics at `x_0` (their names become extra rounds.csv columns).
+    /// The problem's extra metrics at `x_0` (their names become extra rounds.csv columns), with
+    /// `min_eig` last when the scenario asks for it.
     pub initial_metrics: Vec<(&'static str, f64)>,
+    /// The `eps` of the final `(eps, sqrt(eps))`-approximate local minimum test, when the
+    /// scenario asks for it (its `evaluation` object).
+    pub local_min_eps: Option<f64>,
     /// `x_0`.
     pub initial_params: Vector,
     /// Known minimum of the problem.
@@ -76,13 +80,49 @@ pub enum Status {
     Interrupted,
 }
 
-/// Loss and gradient norm at the end.
+/// Loss, gradient norm and the problem's metrics at the end (the last evaluated round, which is
+/// the last round run).
 #[derive(Debug, Clone, Serialize)]
 pub struct Final {
     /// Final loss (null if not finite).
     pub loss: Option<f64>,
     /// Final true-gradient norm (null if not finite).
     pub grad_norm: Option<f64>,
+    /// The problem's metrics at the end, by name (`accuracy`, `test_loss`, `min_eig`, ...; null
+    /// if not finite): one key each, next to `loss`.
+    #[serde(flatten)]
+    pub metrics: BTreeMap<&'static str, Option<f64>>,
+}
+
+impl Final {
+    fn of(loss: f64, grad_norm: f64, metrics: &[(&'static str, f64)]) -> Self {
+        Final {
+            loss: finite(loss),
+            grad_norm: finite(grad_norm),
+            metrics: metrics.iter().map(|(n, v)| (*n, finite(*v))).collect(),
+        }
+    }
+}
+
+/// The final iterate's second-order test: is it an `(eps, sqrt(eps))`-approximate local minimum
+/// (`||grad f|| <= eps` and `min_eig >= -sqrt(eps)`; Allen-Zhu et al. 2021, Theorem 2.3)?
+#[derive(Debug, Clone, Serialize)]
+pub struct SecondOrder {
+    /// The round of the final iterate.
+    pub round: u64,
+    /// `eps`.
+    pub eps: f64,
+    /// `||grad f||` there (null if not finite).
+    pub grad_norm: Option<f64>,
+    /// The bound on it, `eps`.
+    pub grad_norm_bound: f64,
+    /// The Lanczos estimate of the smallest Hessian eigenvalue there (null if not finite or not
+    /// computed).
+    pub min_eig: Option<f64>,
+    /// The bound on it, `-sqrt(eps)`.
+    pub min_eig_bound: f64,
+    /// Both bounds hold.
+    pub approximate_local_minimum: bool,
 }
 
 /// Expelled machines by role.
@@ -131,9 +171,13 @@ pub struct Summary {
     pub status: Status,
     /// Rounds run.
     pub rounds: u64,
-    /// Loss and gradient norm after the last round run.
+    /// Loss, gradient norm and metrics after the last round run.
     #[serde(rename = "final")]
     pub final_: Final,
+    /// Whether the final iterate is an approximate local minimum (when the scenario has an
+    /// `evaluation` object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_order: Option<SecondOrder>,
     /// The problem's known minimum (for comparison with `final.loss`).
     pub min_loss: Option<f64>,
     /// Machines of each role.
@@ -164,6 +208,12 @@ pub struct Summary {
     last_loss: f64,
     #[serde(skip)]
     last_grad_norm: f64,
+    #[serde(skip)]
+    last_metrics: Vec<(&'static str, f64)>,
+    #[serde(skip)]
+    last_evaluated_round: u64,
+    #[serde(skip)]
+    local_min_eps: Option<f64>,
 }
 
 fn finite(x: f64) -> Option<f64> {
@@ -187,10 +237,12 @@ impl Summary {
             name: info.name.clone(),
             status: Status::Completed,
             rounds: 0,
-            final_: Final {
-                loss: finite(info.initial_loss),
-                grad_norm: finite(info.initial_grad_norm),
-            },
+            final_: Final::of(
+                info.initial_loss,
+                info.initial_grad_norm,
+                &info.initial_metrics,
+            ),
+            second_order: None,
             min_loss: info.min_loss,
             machines,
             expelled: Expelled::default(),
@@ -205,14 +257,21 @@ impl Summary {
             rounds_per_second: 0.0,
             last_loss: info.initial_loss,
             last_grad_norm: info.initial_grad_norm,
+            last_metrics: info.initial_metrics.clone(),
+            last_evaluated_round: 0,
+            local_min_eps: info.local_min_eps,
         }
     }
 
     /// Account for one round.
     pub fn observe(&mut self, e: &RoundEvent) {
         self.rounds = e.round;
-        self.last_loss = e.loss;
-        self.last_grad_norm = e.grad_norm;
+        if e.evaluated {
+            self.last_loss = e.loss;
+            self.last_grad_norm = e.grad_norm;
+            self.last_metrics.clone_from(&e.metrics);
+            self.last_evaluated_round = e.round;
+        }
         for x in &e.expulsions {
             match x.role {
                 Role::Honest => self.expelled.honest += 1,
@@ -244,10 +303,27 @@ impl Summary {
     /// Close the summary.
     pub fn finish(&mut self, status: Status, elapsed: Duration) {
         self.status = status;
-        self.final_ = Final {
-            loss: finite(self.last_loss),
-            grad_norm: finite(self.last_grad_norm),
-        };
+        self.final_ = Final::of(self.last_loss, self.last_grad_norm, &self.last_metrics);
+        self.second_order = self.local_min_eps.map(|eps| {
+            let min_eig = self
+                .last_metrics
+                .iter()
+                .find(|(n, _)| *n == "min_eig")
+                .map_or(f64::NAN, |(_, v)| *v);
+            SecondOrder {
+                round: self.last_evaluated_round,
+                eps,
+                grad_norm: finite(self.last_grad_norm),
+                grad_norm_bound: eps,
+                min_eig: finite(min_eig),
+                min_eig_bound: -eps.sqrt(),
+                approximate_local_minimum: crate::problem::hessian::is_approximate_local_minimum(
+                    self.last_grad_norm,
+                    min_eig,
+                    eps,
+                ),
+            }
+        });
         self.wall_seconds = elapsed.as_secs_f64();
         self.rounds_per_second = if self.wall_seconds > 0.0 {
             self.rounds as f64 / self.wall_seconds
@@ -702,6 +778,7 @@ mod tests {
             initial_loss: 1.0,
             initial_grad_norm: 1.0,
             initial_metrics: Vec::new(),
+            local_min_eps: None,
             initial_params: Vector::zeros(dim),
             min_loss: None,
             seed: 1,

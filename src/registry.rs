@@ -139,6 +139,8 @@ pub struct Setting {
     pub lr: f64,
     /// Standard deviation of the perturbation (multiplied by `lr`).
     pub perturbation: f64,
+    /// Schedule, worker momentum and server momentum (see [`crate::optimizer`]).
+    pub optimizer: crate::optimizer::Optimizer,
 }
 
 impl Setting {

@@ -84,8 +84,9 @@ impl Finished {
     }
 }
 
-/// A progress bar on a terminal, and the run's warnings on stderr (unless quiet).
-struct Progress(Option<indicatif::ProgressBar>, bool);
+/// A progress bar on a terminal, and the run's warnings on stderr (unless quiet); the third field
+/// is the round of the message shown (the loss of an evaluated round, at most every 64 rounds).
+struct Progress(Option<indicatif::ProgressBar>, bool, u64);
 
 impl Observer for Progress {
     fn init(&mut self, info: &RunInfo) -> Result<(), Error> {
@@ -102,8 +103,10 @@ impl Observer for Progress {
     fn round(&mut self, e: &RoundEvent) -> Result<(), Error> {
         if let Some(pb) = &self.0 {
             pb.set_position(e.round);
-            if e.round.is_multiple_of(64) {
+            // Only evaluated rounds have a loss (see `eval_every`).
+            if e.evaluated && e.round >= self.2 + 64 {
                 pb.set_message(format!("loss {:.4} good {}", e.loss, e.good));
+                self.2 = e.round;
             }
         }
         Ok(())
@@ -142,7 +145,7 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> Result<Finished, Error> {
         }
         pb
     });
-    let mut progress = Progress(bar, config.quiet);
+    let mut progress = Progress(bar, config.quiet, 0);
     let options = RunOptions {
         threads: config.threads.max(1),
         stop: config.stop.clone(),

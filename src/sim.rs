@@ -6,6 +6,11 @@
 //! perturbation has its own stream. Replies are sorted by worker id before any arithmetic, so the
 //! results do not depend on `threads` (the number of arbiter threads the machines are spread
 //! over).
+//!
+//! The iterate is evaluated on the rounds rounds.csv records ([`crate::evaluation`]). A stop
+//! request (Ctrl-C) ends the run after the current round when that round was evaluated; otherwise
+//! the coordinator evaluates the next round as the last one, so an interrupted run always ends
+//! with an evaluated state.
 
 use crate::actors::{
     ByzantineRequest, ByzantineWorker, Coordinator, CoordinatorConfig, GradientRequest,
@@ -13,7 +18,6 @@ use crate::actors::{
 };
 use crate::attack::{ActorSetup, Adversaries};
 use crate::error::Error;
-use crate::linalg::norm;
 use crate::record::{Observer, RunInfo, Status, Summary};
 use crate::rng::{stream, streams};
 use crate::scenario::Scenario;
@@ -56,6 +60,8 @@ pub fn run_blocking(
     observers: &mut [&mut dyn Observer],
 ) -> Result<RunResult, Error> {
     let spec = scenario.spec().clone();
+    let setting = scenario.setting();
+    let worker_momentum = setting.optimizer.worker_momentum;
     let problem = scenario.build_problem()?;
     let ctx = scenario.build_context(problem.clone());
     let aggregator = scenario.build_aggregator(&ctx)?;
@@ -73,6 +79,8 @@ pub fn run_blocking(
         })
         .collect();
     let initial = problem.initial_point(&mut stream(spec.seed, streams::INIT));
+    let plan = scenario.evaluation_plan();
+    let start = plan.evaluate(problem.as_ref(), &initial, 0, false);
 
     let info = RunInfo {
         name: spec.name.clone(),
@@ -80,9 +88,10 @@ pub fn run_blocking(
         dim: problem.dim(),
         rounds: spec.rounds,
         eval_every: spec.eval_every,
-        initial_loss: problem.loss(&initial),
-        initial_grad_norm: norm(&problem.gradient(&initial)),
-        initial_metrics: problem.metrics(&initial),
+        initial_loss: start.loss,
+        initial_grad_norm: start.grad_norm,
+        initial_metrics: start.metrics,
+        local_min_eps: plan.second_order.map(|s| s.eps),
         initial_params: initial.clone(),
         min_loss: problem.min_loss(),
         seed: spec.seed,
@@ -100,6 +109,10 @@ pub fn run_blocking(
         perturbation: spec.optimizer.perturbation,
         divergence_norm: spec.optimizer.divergence_norm,
         reply_timeout: Duration::from_millis(spec.workers.reply_timeout_ms),
+        schedule: setting.optimizer.schedule,
+        server_momentum: setting.optimizer.server_momentum,
+        evaluation: plan,
+        stop: options.stop.clone(),
     };
     let stop = options.stop.clone();
     let system = System::new();
@@ -131,7 +144,7 @@ pub fn run_blocking(
                 let p = problem.clone();
                 let rng = stream(spec.seed, id as u64);
                 let addr = HonestWorker::start_in_arbiter(&arbiter_of(id), move |_| {
-                    HonestWorker::new(id, p, rng)
+                    HonestWorker::new(id, p, rng).with_momentum(worker_momentum)
                 });
                 honest.push((id, addr.recipient::<GradientRequest>()));
             }
@@ -145,6 +158,7 @@ pub fn run_blocking(
                 from_round,
                 seed: spec.seed,
                 arbiters: &handles,
+                worker_momentum,
             },
         )?;
         let coordinator = Coordinator::new(
@@ -159,8 +173,11 @@ pub fn run_blocking(
         )
         .start();
         let mut status = Status::Completed;
+        // The initial point is evaluated; a stop request ends the run only after an evaluated
+        // round (the coordinator evaluates the round in progress once it sees the request).
+        let mut last_evaluated = true;
         for _ in 0..spec.rounds {
-            if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            if last_evaluated && stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
                 status = Status::Interrupted;
                 break;
             }
@@ -168,6 +185,7 @@ pub fn run_blocking(
                 .send(RunRound)
                 .await
                 .map_err(|e| Error::Runtime(format!("coordinator: {e}")))?;
+            last_evaluated = event.evaluated;
             summary.observe(&event);
             for o in observers.iter_mut() {
                 o.round(&event)?;
@@ -211,8 +229,10 @@ fn start_byzantine(
                 );
                 let adversary = make(id);
                 let from = setup.from_round;
+                let momentum = setup.worker_momentum;
                 let addr = ByzantineWorker::start_in_arbiter(&setup.arbiter(id), move |_| {
                     ByzantineWorker::new(id, p, rng, adv_rng, adversary, from)
+                        .with_momentum(momentum)
                 });
                 (id, addr.recipient())
             })

@@ -451,6 +451,10 @@ fn run_scripted(
             perturbation: 0.0,
             divergence_norm: 1e6,
             reply_timeout,
+            schedule: Default::default(),
+            server_momentum: Default::default(),
+            evaluation: safeguard_sim::evaluation::EvaluationPlan::every_round(12),
+            stop: None,
         };
         let coordinator = Coordinator::new(
             problem.clone(),

@@ -131,8 +131,10 @@ impl RoundView {
 pub struct AttackContext<'a> {
     /// This machine's id.
     pub id: usize,
-    /// The gradient an honest machine in this position would send this round (drawn from this
-    /// machine's own stream, `id`).
+    /// The vector an honest machine in this position would send this round: its stochastic
+    /// gradient, drawn from this machine's own stream (`id`), or with worker momentum
+    /// (`optimizer.worker_momentum`) its momentum buffer updated with that gradient (see
+    /// [`crate::optimizer`]).
     pub own: &'a Vector,
     /// The adversary's own stream (`ADVERSARY + id`): draw every random number from it, so the
     /// run stays reproducible whatever the thread count.
@@ -208,6 +210,7 @@ pub struct ActorSetup<'a> {
     pub from_round: u64,
     pub(crate) seed: u64,
     pub(crate) arbiters: &'a [ArbiterHandle],
+    pub(crate) worker_momentum: crate::optimizer::Momentum,
 }
 
 impl ActorSetup<'_> {
@@ -226,6 +229,12 @@ impl ActorSetup<'_> {
     /// Machine `id`'s adversary stream (`ADVERSARY + id`).
     pub fn adversary_stream(&self, id: usize) -> SimRng {
         stream(self.seed, streams::ADVERSARY + id as u64)
+    }
+    /// An empty momentum buffer with the run's worker momentum: what an honest machine keeps.
+    /// An honest machine sends `buffer.push(gradient)` each round (the gradient itself when the
+    /// run has no worker momentum), so an actor that imitates one should too.
+    pub fn momentum_buffer(&self) -> crate::optimizer::MomentumBuffer {
+        crate::optimizer::MomentumBuffer::new(self.worker_momentum)
     }
 }
 

@@ -3,8 +3,10 @@
 //! an invalid value.
 //!
 //! Top-level keys: `name`, `seed`, `rounds`, `workers` {`honest`, `byzantine`,
-//! `reply_timeout_ms`}, `problem`, `optimizer` {`lr`, `perturbation`, `divergence_norm`},
-//! `aggregator`, `attack`, `eval_every` (and an optional `$schema`). `problem`, `aggregator` and
+//! `reply_timeout_ms`}, `problem`, `optimizer` {`lr`, `perturbation`, `divergence_norm`,
+//! `schedule`, `worker_momentum`, `server_momentum`, `momentum_form`; see [`crate::optimizer`]},
+//! `aggregator`, `attack`, `eval_every`, `evaluation` (see [`crate::evaluation`]) and an optional
+//! `$schema`. `problem`, `aggregator` and
 //! `attack` are objects tagged by `kind`, whose parameters belong to the kind (registered in the
 //! [`Registry`]); an aggregator may also list pre-aggregators in `pre`, and an attack takes
 //! `from_round`. Unknown fields are rejected everywhere; every error names the field path and
@@ -19,6 +21,8 @@ pub mod tagged;
 use crate::aggregate::{Aggregator, Composed, DynAggregator, DynPreAggregator};
 use crate::attack::{Adversaries, DynAttack};
 use crate::error::{Error, ScenarioError};
+use crate::evaluation::{EvaluationPlan, EvaluationSpec, SecondOrderPlan};
+pub use crate::optimizer::OptimizerSpec;
 use crate::problem::{DynProblem, Problem, ProblemInfo};
 use crate::registry::{
     BuildContext, CheckContext, DynParams, Entry, ParamError, Registry, Section, Setting,
@@ -55,7 +59,7 @@ pub struct ScenarioSpec {
     pub workers: WorkersSpec,
     /// What to minimise (`kind` and its parameters).
     pub problem: KindObject,
-    /// Step and perturbation.
+    /// Step, schedule, momentum and perturbation.
     #[serde(deserialize_with = "object_only")]
     pub optimizer: OptimizerSpec,
     /// How the master aggregates (`kind`, its parameters, and optional `pre`).
@@ -63,9 +67,17 @@ pub struct ScenarioSpec {
     /// What the Byzantine machines send (`kind`, its parameters, and `from_round`).
     #[serde(default = "default_attack")]
     pub attack: KindObject,
-    /// Write a row of rounds.csv every this many rounds (and at the last round).
+    /// Evaluate the iterate (loss, gradient norm, the problem's metrics such as test accuracy)
+    /// and write a row of rounds.csv every this many rounds, and at the last round.
     #[serde(default = "one")]
     pub eval_every: u64,
+    /// The second-order metric `min_eig` and the final local-minimum test (absent: none).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object_only_option"
+    )]
+    pub evaluation: Option<EvaluationSpec>,
 }
 
 fn one() -> u64 {
@@ -102,6 +114,13 @@ fn object_only<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> R
         }
     }
     T::deserialize(ObjectOnly(d))
+}
+
+/// [`object_only`] for an optional object (`null` is refused like any non-object).
+fn object_only_option<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    object_only(d).map(Some)
 }
 
 /// An object tagged by `kind`, kept as JSON until the registry resolves it.
@@ -148,25 +167,6 @@ pub struct WorkersSpec {
 
 fn default_timeout() -> u64 {
     2000
-}
-
-/// Step size and perturbation: `x <- x - lr * (xi + aggregate)`, `xi ~ N(0, perturbation^2 I)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, expecting = "an object with `lr`")]
-pub struct OptimizerSpec {
-    /// Step size `eta`.
-    pub lr: f64,
-    /// `nu`, the standard deviation of the Gaussian perturbation (multiplied by `lr`, as in
-    /// Algorithm 1 of the paper).
-    #[serde(default)]
-    pub perturbation: f64,
-    /// The run stops with status `diverged` when `||x||` exceeds this (or becomes non-finite).
-    #[serde(default = "default_divergence")]
-    pub divergence_norm: f64,
-}
-
-fn default_divergence() -> f64 {
-    1e6
 }
 
 /// A kind chosen by a scenario, with its checked parameters.
@@ -422,6 +422,7 @@ impl Scenario {
             byzantine: spec.workers.byzantine,
             lr: spec.optimizer.lr,
             perturbation: spec.optimizer.perturbation,
+            optimizer: spec.optimizer.optimizer(),
         };
         let mut ctx = CheckContext {
             setting,
@@ -504,6 +505,22 @@ impl Scenario {
             byzantine: self.spec.workers.byzantine,
             lr: self.spec.optimizer.lr,
             perturbation: self.spec.optimizer.perturbation,
+            optimizer: self.spec.optimizer.optimizer(),
+        }
+    }
+
+    /// When the iterate is evaluated and whether `min_eig` is computed (from `eval_every` and
+    /// `evaluation`).
+    pub fn evaluation_plan(&self) -> EvaluationPlan {
+        EvaluationPlan {
+            eval_every: self.spec.eval_every,
+            rounds: self.spec.rounds,
+            second_order: self.spec.evaluation.as_ref().map(|e| SecondOrderPlan {
+                every: e.min_eig_every,
+                lanczos_steps: e.lanczos_steps,
+                eps: e.eps,
+                seed: self.spec.seed,
+            }),
         }
     }
 
@@ -657,9 +674,6 @@ fn check_common(spec: &ScenarioSpec) -> Result<(), PathError> {
     fn e<T>(p: &str, m: String) -> Result<T, PathError> {
         Err((p.to_string(), m))
     }
-    let positive = |p: &str, v: f64, zero_ok: bool| {
-        ParamError::require_positive(p, v, zero_ok).map_err(|e| (e.path, e.message))
-    };
     check_run_name(&spec.name).map_err(|m| ("name".to_string(), m))?;
     if spec.rounds == 0 || spec.rounds > 100_000_000 {
         return e(
@@ -690,13 +704,14 @@ fn check_common(spec: &ScenarioSpec) -> Result<(), PathError> {
             format!("expected 1 to 600000 ms, got {}", w.reply_timeout_ms),
         );
     }
-    positive("optimizer.lr", spec.optimizer.lr, false)?;
-    positive("optimizer.perturbation", spec.optimizer.perturbation, true)?;
-    positive(
-        "optimizer.divergence_norm",
-        spec.optimizer.divergence_norm,
-        false,
-    )
+    let within = |section: &str, e: ParamError| (tagged::join(section, &e.path), e.message);
+    spec.optimizer.check().map_err(|e| within("optimizer", e))?;
+    if let Some(evaluation) = &spec.evaluation {
+        evaluation
+            .check(spec.eval_every)
+            .map_err(|e| within("evaluation", e))?;
+    }
+    Ok(())
 }
 
 /// Memory: parameters, one gradient per machine in flight, two windows per machine.

@@ -3,7 +3,9 @@
 use super::{Thresholds, Variant, Window};
 use crate::aggregate::RoundInput;
 use crate::linalg::{Vector, distance, mean};
+use crate::optimizer::{MomentumBuffer, ServerOptimizer};
 use crate::problem::Problem;
+use crate::registry::Setting;
 use crate::rng::{stream, streams};
 
 /// What the calibration pre-run measured.
@@ -19,32 +21,34 @@ pub struct Calibration {
 }
 
 /// The paper's "automated process" for thresholds (Section 5: "pre-running the experiment"):
-/// a clean pre-run of `rounds` rounds with the `honest` honest machines only, plain mean SGD with
-/// the same step and perturbation. In each window the distance of every honest machine to the
+/// a clean pre-run of `rounds` rounds with the run's honest machines only (`setting.honest`),
+/// mean aggregation with the run's optimiser: the same step, schedule, perturbation and server
+/// momentum, and machines that send what they send in the run (their worker momentum buffers
+/// when the run has worker momentum, see [`crate::optimizer`]). In each window the distance of every honest machine to the
 /// most central one (the machine minimising the largest distance) is measured; the threshold is
 /// `factor` times the largest such distance seen, rescaled by `h / |good_t|` since windowed sums
 /// are divided by the size of the good set. The pre-run uses its own random streams, so the main
 /// run is unaffected.
-#[allow(clippy::too_many_arguments)]
 pub fn calibrate(
     problem: &dyn Problem,
-    honest: usize,
-    lr: f64,
-    perturbation: f64,
+    setting: &Setting,
     variant: Variant,
     window_long: u64,
     window_short: u64,
     rounds: u64,
     factor: f64,
-    seed: u64,
 ) -> Calibration {
     let dim = problem.dim();
-    let h = honest.max(1);
+    let seed = setting.seed;
+    let h = setting.honest.max(1);
     let mut x = problem.initial_point(&mut stream(seed, streams::INIT));
     let mut rngs: Vec<_> = (0..h)
         .map(|i| stream(seed, streams::CALIBRATION + i as u64))
         .collect();
-    let mut xi_rng = stream(seed, streams::CALIBRATION - 1);
+    let mut momenta: Vec<MomentumBuffer> = (0..h)
+        .map(|_| MomentumBuffer::new(setting.optimizer.worker_momentum))
+        .collect();
+    let mut server = ServerOptimizer::from_setting(setting, stream(seed, streams::CALIBRATION - 1));
     // The same windows as the safeguard itself, over the honest machines only.
     let mut long = Window::new("long", window_long.max(1), h, dim);
     let mut short = Window::new("short", window_short.max(1), h, dim);
@@ -62,7 +66,10 @@ pub fn calibrate(
     };
     for t in 0..rounds {
         let gradients: Vec<Option<Vector>> = (0..h)
-            .map(|i| Some(problem.stochastic_gradient(&x, i, &mut rngs[i])))
+            .map(|i| {
+                let g = problem.stochastic_gradient(&x, i, &mut rngs[i]);
+                Some(momenta[i].push(g))
+            })
             .collect();
         let step = mean(gradients.iter().flatten(), dim);
         let input = RoundInput {
@@ -79,9 +86,7 @@ pub fn calibrate(
             max_long = max_long.max(radius(&long.sums));
         }
         max_short = max_short.max(radius(&short.sums));
-        let xi =
-            Vector::from_shape_simple_fn(dim, || perturbation * crate::rng::normal(&mut xi_rng));
-        x = x - lr * (xi + step);
+        x = server.step(&x, step, t + 1);
         if !crate::linalg::is_finite(&x) {
             break;
         }

@@ -655,7 +655,8 @@ mod tests {
     fn calibration_keeps_honest_machines_in() {
         use crate::problem::{Noise, Saddle};
         let p = Saddle::new(5, 1, 0.1, Noise::Bounded { radius: 1.0 });
-        let cal = calibrate(&p, 6, 0.05, 0.0, Variant::Double, 40, 10, 80, 1.0, 3);
+        let setting = calibration_setting(Default::default());
+        let cal = calibrate(&p, &setting, Variant::Double, 40, 10, 80, 1.0);
         assert!(cal.max_long > cal.max_short && cal.max_short > 0.0);
         assert_eq!(
             cal.thresholds,
@@ -664,6 +665,54 @@ mod tests {
                 short: cal.max_short * 6.0
             }
         );
+    }
+
+    fn calibration_setting(optimizer: crate::optimizer::Optimizer) -> crate::registry::Setting {
+        crate::registry::Setting {
+            seed: 3,
+            rounds: 1000,
+            honest: 6,
+            byzantine: 0,
+            lr: 0.05,
+            perturbation: 0.0,
+            optimizer,
+        }
+    }
+
+    #[test]
+    fn calibration_measures_what_machines_send_with_momentum() {
+        // Heavy-ball buffers are about 1/(1 - beta) gradients, and so are their windowed sums
+        // (see the optimizer module): the pre-run must see that, or it expels honest machines.
+        use crate::optimizer::{Momentum, MomentumForm, Optimizer};
+        use crate::problem::{Noise, Quadratic};
+        let p = Quadratic::new(5, 1.0, 1.0, 0.0, Noise::Bounded { radius: 1.0 });
+        let plain = calibrate(
+            &p,
+            &calibration_setting(Default::default()),
+            Variant::Double,
+            200,
+            50,
+            400,
+            1.0,
+        );
+        let heavy = Optimizer {
+            worker_momentum: Momentum {
+                beta: 0.5,
+                form: MomentumForm::HeavyBall,
+            },
+            ..Default::default()
+        };
+        let cal = calibrate(
+            &p,
+            &calibration_setting(heavy),
+            Variant::Double,
+            200,
+            50,
+            400,
+            1.0,
+        );
+        let ratio = cal.max_long / plain.max_long;
+        assert!((1.6..2.4).contains(&ratio), "{ratio}");
     }
 
     #[test]

@@ -280,15 +280,12 @@ impl AggregatorKind for SafeguardParams {
         if let ThresholdSpec::Calibrate(c) = &self.threshold.0 {
             let cal = calibrate(
                 ctx.problem.as_ref(),
-                s.honest,
-                s.lr,
-                s.perturbation,
+                &s,
                 config.variant,
                 config.window_long,
                 config.window_short,
                 c.rounds.unwrap_or(2 * config.window_long),
                 c.factor,
-                s.seed,
             );
             config.thresholds = cal.thresholds;
             if config.variant == Variant::Double {
