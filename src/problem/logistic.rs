@@ -12,6 +12,7 @@
 
 use crate::linalg::Vector;
 use crate::problem::error::{ProblemError, require};
+use crate::problem::learning::{BreastCancerData, DataSpec, ModelSpec, learning_kind};
 use crate::problem::model::{BatchStats, Dense, Init, Model};
 use crate::rng::SimRng;
 use ndarray::ArrayView2;
@@ -99,6 +100,26 @@ impl Model for Logistic {
         });
         self.layer.backward_params(out, features, &r);
         true
+    }
+}
+
+learning_kind! {
+    /// `logistic`: binary logistic regression on a two-class data set (default: breast cancer),
+    /// `log(1 + e^z) - y z` with `z = w . x + b`, convex (strongly convex with weight decay);
+    /// exact Hessian-vector products. The task, sharding and evaluation are those of every
+    /// learning kind (see `mlp`).
+    pub struct LogisticParams {
+        data: DataSpec::BreastCancer(BreastCancerData {});
+    }
+}
+
+impl ModelSpec for LogisticParams {
+    type Model = Logistic;
+    fn model(&self, inputs: usize, classes: usize) -> Result<Logistic, ProblemError> {
+        require(classes == 2, "data", || {
+            format!("logistic regression is binary, the data set has {classes} classes: use `softmax`")
+        })?;
+        Logistic::new(inputs)
     }
 }
 

@@ -31,9 +31,15 @@
 
 use crate::linalg::Vector;
 use crate::problem::error::{ProblemError, require, require_finite};
-use crate::problem::{Noise, Problem};
-use crate::rng::{SimRng, normal};
+use crate::problem::noise::{BoundedNoise, NoiseSpec};
+use crate::problem::{Noise, Problem, ProblemInfo, ProblemKind};
+use crate::registry::{CheckContext, ParamError, Params, Setting};
+use crate::rng::{SimRng, normal, stream, streams};
+use crate::scenario::Tagged;
 use ndarray::{Array2, ArrayView2};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Largest `n` (the dense `M` has `n^2` entries).
 pub const MAX_N: usize = 4096;
@@ -194,6 +200,97 @@ impl Problem for MatrixSensing {
         let w = self.factor(v);
         let sym = w.dot(&u.t()) + u.dot(&w.t());
         self.flatten(sym.dot(&u) + self.residual(&u).dot(&w))
+    }
+}
+
+/// `matrix_sensing`: low-rank matrix factorisation `f(U) = 1/4 ||U U^T - M||_F^2`, `U` in
+/// `R^{n x r}`, `M` PSD of rank `r` with eigenvalues evenly spaced from `eigen_max` to
+/// `eigen_min` (Ge, Jin & Zheng, ICML 2017): every saddle is strict, `U = 0` has smallest Hessian
+/// eigenvalue `-eigen_max`, the minimum is 0. Stochastic gradients are the gradient plus noise;
+/// `d = n r`; exact Hessian-vector products.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatrixSensingParams {
+    /// `n`, the size of `M` (1 to 4096).
+    pub n: usize,
+    /// `r`, the rank of `M` and the columns of `U` (1 to `n`).
+    pub rank: usize,
+    /// The largest eigenvalue of `M` (the saddle at 0 has curvature `-eigen_max`).
+    pub eigen_max: f64,
+    /// The smallest non-zero eigenvalue of `M`, in (0, `eigen_max`].
+    pub eigen_min: f64,
+    /// Start at the saddle `U = 0` plus a random offset of this norm (0: exactly at the saddle,
+    /// where only noise and the perturbation move it).
+    pub start_offset: f64,
+    /// Gradient noise.
+    pub noise: Tagged<NoiseSpec>,
+}
+
+impl Default for MatrixSensingParams {
+    fn default() -> Self {
+        MatrixSensingParams {
+            n: 20,
+            rank: 3,
+            eigen_max: 1.0,
+            eigen_min: 0.5,
+            start_offset: 0.0,
+            noise: Tagged(NoiseSpec::Bounded(BoundedNoise { radius: 0.1 })),
+        }
+    }
+}
+
+impl Params for MatrixSensingParams {
+    fn check(&mut self, _: &CheckContext<'_>) -> Result<(), ParamError> {
+        if !(1..=MAX_N).contains(&self.n) {
+            return Err(ParamError::new(
+                "n",
+                format!("expected 1 to {MAX_N}, got {}", self.n),
+            ));
+        }
+        if !(1..=self.n).contains(&self.rank) {
+            return Err(ParamError::new(
+                "rank",
+                format!("expected 1 to n ({}), got {}", self.n, self.rank),
+            ));
+        }
+        ParamError::require_positive("eigen_max", self.eigen_max, false)?;
+        ParamError::require_positive("eigen_min", self.eigen_min, false)?;
+        if self.eigen_min > self.eigen_max {
+            return Err(ParamError::new(
+                "eigen_min",
+                format!(
+                    "expected at most eigen_max ({}), got {}",
+                    self.eigen_max, self.eigen_min
+                ),
+            ));
+        }
+        ParamError::require_positive("start_offset", self.start_offset, true)?;
+        self.noise.0.check("noise")
+    }
+}
+
+impl ProblemKind for MatrixSensingParams {
+    fn info(&self) -> ProblemInfo {
+        let dim = self.n * self.rank;
+        ProblemInfo {
+            dim,
+            noise_level: Some(self.noise.0.noise().level(dim)),
+            ..Default::default()
+        }
+    }
+    /// `M`'s eigenvectors are drawn from the run's `DATA` stream.
+    fn build(&self, setting: &Setting) -> Result<Arc<dyn Problem>, String> {
+        let problem = MatrixSensing::new(
+            self.n,
+            self.rank,
+            self.eigen_max,
+            self.eigen_min,
+            self.start_offset,
+            self.noise.0.noise(),
+            &mut stream(setting.seed, streams::DATA),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Arc::new(problem))
     }
 }
 

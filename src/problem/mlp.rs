@@ -17,6 +17,7 @@
 
 use crate::linalg::Vector;
 use crate::problem::error::{ProblemError, require};
+use crate::problem::learning::{DataSpec, DigitsData, ModelSpec, learning_kind};
 use crate::problem::model::{Activation, BatchStats, Dense, Init, Model, softmax_cross_entropy};
 use crate::rng::SimRng;
 use ndarray::{Array2, ArrayView2};
@@ -150,6 +151,45 @@ impl Model for Mlp {
             }
         }
         stats
+    }
+}
+
+/// The hidden activation, as written in a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationSpec {
+    /// `tanh` (Glorot-initialised hidden layers).
+    Tanh,
+    /// `max(z, 0)` (He-initialised hidden layers).
+    Relu,
+}
+
+learning_kind! {
+    /// `mlp`: a multilayer perceptron classifier (default: digits, one hidden layer of 64 tanh
+    /// units), softmax cross-entropy, non-convex. Every learning kind (`logistic`, `softmax`,
+    /// `mlp`) trains on a `data` set split into training and test sets, the training set sharded
+    /// over all machines (`sharding`); machine `i` draws minibatches of `batch_size` from shard
+    /// `i` with its own stream; `loss` and `grad_norm` are the training objective (mean
+    /// cross-entropy plus weight decay), `accuracy` and `test_loss` are measured on the test set
+    /// on evaluated rounds (`eval_every`).
+    pub struct MlpParams {
+        data: DataSpec::Digits(DigitsData {});
+        /// Widths of the hidden layers, in order (1 to 8 layers; one or two of 32 to 128 units
+        /// are the intended use).
+        pub hidden: Vec<usize> = vec![64],
+        /// Hidden activation: `tanh` or `relu`.
+        pub activation: ActivationSpec = ActivationSpec::Tanh,
+    }
+}
+
+impl ModelSpec for MlpParams {
+    type Model = Mlp;
+    fn model(&self, inputs: usize, classes: usize) -> Result<Mlp, ProblemError> {
+        let activation = match self.activation {
+            ActivationSpec::Tanh => Activation::Tanh,
+            ActivationSpec::Relu => Activation::Relu,
+        };
+        Mlp::new(inputs, &self.hidden, classes, activation)
     }
 }
 

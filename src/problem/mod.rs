@@ -8,8 +8,10 @@
 //! metrics.
 //!
 //! A problem *kind* is a parameter type implementing [`ProblemKind`]; the built-in ones
-//! (`quadratic`, `saddle`, `rosenbrock`) live one per file beside their parameters and are
-//! registered by [`register_builtins`].
+//! (`quadratic`, `saddle`, `rosenbrock`, `matrix_sensing`, and the learning kinds `logistic`,
+//! `softmax`, `mlp`) live one per file beside their parameters and are registered by
+//! [`register_builtins`]. What the learning kinds share (data set, sharding, training options)
+//! is in [`learning`].
 //!
 //! Learning tasks (data sets, sharding, models), the matrix-sensing problem and second-order
 //! metrics live in the submodules below.
@@ -21,6 +23,7 @@ pub mod classifier;
 pub mod data;
 pub mod error;
 pub mod hessian;
+pub mod learning;
 pub mod logistic;
 pub mod matrix_sensing;
 pub mod mlp;
@@ -172,7 +175,11 @@ pub fn register_builtins(registry: &mut Registry) {
     registry
         .add_problem::<QuadraticParams>("quadratic")
         .add_problem::<SaddleParams>("saddle")
-        .add_problem::<RosenbrockParams>("rosenbrock");
+        .add_problem::<RosenbrockParams>("rosenbrock")
+        .add_problem::<matrix_sensing::MatrixSensingParams>("matrix_sensing")
+        .add_problem::<logistic::LogisticParams>("logistic")
+        .add_problem::<softmax::SoftmaxParams>("softmax")
+        .add_problem::<mlp::MlpParams>("mlp");
 }
 
 /// The dimension bound every problem kind must respect (checked by the scenario).

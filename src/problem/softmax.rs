@@ -12,6 +12,7 @@
 
 use crate::linalg::Vector;
 use crate::problem::error::{ProblemError, require};
+use crate::problem::learning::{DataSpec, DigitsData, ModelSpec, learning_kind};
 use crate::problem::model::{BatchStats, Dense, Init, Model, softmax_cross_entropy, softmax_rows};
 use crate::rng::SimRng;
 use ndarray::{ArrayView2, Axis, Zip};
@@ -87,6 +88,22 @@ impl Model for Softmax {
             });
         self.layer.backward_params(out, features, &u);
         true
+    }
+}
+
+learning_kind! {
+    /// `softmax`: multinomial logistic regression, a linear classifier on any data set (default:
+    /// digits), softmax cross-entropy, convex; exact Hessian-vector products. The task, sharding
+    /// and evaluation are those of every learning kind (see `mlp`).
+    pub struct SoftmaxParams {
+        data: DataSpec::Digits(DigitsData {});
+    }
+}
+
+impl ModelSpec for SoftmaxParams {
+    type Model = Softmax;
+    fn model(&self, inputs: usize, classes: usize) -> Result<Softmax, ProblemError> {
+        Softmax::new(inputs, classes)
     }
 }
 
