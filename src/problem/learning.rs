@@ -178,7 +178,9 @@ impl DataSpec {
         if samples.checked_mul(dim).is_none_or(|v| v > MAX_VALUES) {
             return Err(ParamError::new(
                 "samples",
-                format!("{samples} samples x {dim} features exceed the limit of {MAX_VALUES} values"),
+                format!(
+                    "{samples} samples x {dim} features exceed the limit of {MAX_VALUES} values"
+                ),
             ));
         }
         Ok(())
@@ -269,12 +271,11 @@ pub struct Learning<'a> {
     pub test_fraction: f64,
 }
 
-/// A `ProblemError` of the model as a `ParamError` of the kind's object.
+/// A `ProblemError` of the model as a `ParamError` of the kind's field it names.
 fn param_error(e: ProblemError) -> ParamError {
     match e {
         ProblemError::InvalidParameter { parameter, message } => {
-            let field = if parameter == "model" { "" } else { parameter };
-            ParamError::new(field, message)
+            ParamError::new(parameter, message)
         }
         other => ParamError::new("data", other.to_string()),
     }
@@ -361,7 +362,17 @@ impl Learning<'_> {
         if eval_size == Some(0) {
             return Err(ParamError::new("eval_size", "expected at least 1 sample"));
         }
-        model.model(features, classes).map_err(param_error)?;
+        model.model(features, classes).map_err(|e| match e {
+            ProblemError::InvalidParameter { parameter, message } if parameter == "model" => {
+                ParamError::new(
+                    "",
+                    format!(
+                        "the model for {features} features and {classes} classes {message}; use fewer or narrower layers"
+                    ),
+                )
+            }
+            other => param_error(other),
+        })?;
         Ok(())
     }
 

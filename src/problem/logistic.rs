@@ -117,7 +117,9 @@ impl ModelSpec for LogisticParams {
     type Model = Logistic;
     fn model(&self, inputs: usize, classes: usize) -> Result<Logistic, ProblemError> {
         require(classes == 2, "data", || {
-            format!("logistic regression is binary, the data set has {classes} classes: use `softmax`")
+            format!(
+                "logistic regression is binary, the data set has {classes} classes: use `softmax`"
+            )
         })?;
         Logistic::new(inputs)
     }

@@ -155,7 +155,9 @@ impl Model for Mlp {
 }
 
 /// The hidden activation, as written in a scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivationSpec {
     /// `tanh` (Glorot-initialised hidden layers).

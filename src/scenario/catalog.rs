@@ -342,6 +342,7 @@ pub fn catalog(registry: &Registry) -> String {
             "aggregator",
             "attack",
             "eval_every",
+            "evaluation",
             "sweep",
         ] {
             if let Some(mut v) = props.get(field).cloned() {

@@ -77,6 +77,7 @@ pub struct ScenarioSpec {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "object_only_option"
     )]
+    #[schemars(with = "EvaluationSpec")]
     pub evaluation: Option<EvaluationSpec>,
 }
 

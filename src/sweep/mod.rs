@@ -41,7 +41,7 @@ pub use table::Comparison;
 pub const MAX_CELLS: usize = 100_000;
 
 /// Top-level fields a sweep key may start with.
-const SWEEPABLE: [&str; 8] = [
+const SWEEPABLE: [&str; 9] = [
     "seed",
     "rounds",
     "workers",
@@ -50,6 +50,7 @@ const SWEEPABLE: [&str; 8] = [
     "aggregator",
     "attack",
     "eval_every",
+    "evaluation",
 ];
 
 /// One key of the `sweep` block and its values.
