@@ -496,6 +496,10 @@ impl Coordinator {
 
     fn ask_byzantine(&self, round: u64, honest: &Collected) -> UnboundedReceiver<Reply> {
         let (tx, rx) = unbounded_channel();
+        if !self.byzantine.iter().any(|(id, _)| self.good[*id]) {
+            // Nobody to ask: no view to build (it copies every honest vector).
+            return rx;
+        }
         let honest_vectors: Vec<(usize, Vector)> = honest
             .replies
             .iter()

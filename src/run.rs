@@ -64,8 +64,13 @@ impl Finished {
     pub fn summary_line(&self) -> String {
         let s = &self.summary;
         let f = |x: Option<f64>| x.map(|v| format!("{v:.6}")).unwrap_or_else(|| "n/a".into());
+        // Classifiers report their test accuracy.
+        let accuracy = match s.final_.metrics.get("accuracy") {
+            Some(Some(a)) => format!("; test accuracy {a:.4}"),
+            _ => String::new(),
+        };
         format!(
-            "{}: {} after {} rounds; final loss {} (minimum {}), grad norm {}; expelled {} byzantine, {} honest; {:.0} rounds/s -> {}",
+            "{}: {} after {} rounds; final loss {} (minimum {}), grad norm {}{accuracy}; expelled {} byzantine, {} honest; {:.0} rounds/s -> {}",
             s.name,
             match s.status {
                 Status::Completed => "completed",
