@@ -363,7 +363,10 @@ impl Learning<'_> {
             return Err(ParamError::new("eval_size", "expected at least 1 sample"));
         }
         model.model(features, classes).map_err(|e| match e {
-            ProblemError::InvalidParameter { parameter, message } if parameter == "model" => {
+            ProblemError::InvalidParameter {
+                parameter: "model",
+                message,
+            } => {
                 ParamError::new(
                     "",
                     format!(
@@ -381,6 +384,8 @@ impl Learning<'_> {
     /// (`theory` thresholds need an explicit `sigma`; prefer `calibrate`).
     pub fn info<S: ModelSpec>(&self, model: &S) -> ProblemInfo {
         let (features, classes) = self.data.source().shape();
+        // Any fact added to `ProblemInfo` later (e.g. a noise bound) stays at its default here.
+        #[allow(clippy::needless_update)]
         ProblemInfo {
             dim: model.model(features, classes).map_or(0, |m| m.dim()),
             noise_level: None,
