@@ -34,7 +34,9 @@ pub struct RunConfig {
     pub threads: usize,
     /// No progress bar.
     pub quiet: bool,
-    /// Set to true (e.g. by a Ctrl-C handler) to stop after the current round.
+    /// Set to true (e.g. by a Ctrl-C handler) to stop after the current round, or after the next
+    /// one when the current round is not evaluated (`eval_every`): the run ends on an evaluated
+    /// state.
     pub stop: Option<Arc<AtomicBool>>,
 }
 

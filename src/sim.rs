@@ -32,7 +32,9 @@ pub struct RunOptions {
     /// Threads the machine actors run on (at least 1). With 1 they share the coordinator's
     /// thread; with N > 1 they are spread over N arbiter threads of their own.
     pub threads: usize,
-    /// Set to true (e.g. by a Ctrl-C handler) to stop after the current round.
+    /// Set to true (e.g. by a Ctrl-C handler) to stop after the current round, or after the next
+    /// one when the current round is not evaluated (`eval_every`): the run ends on an evaluated
+    /// state.
     pub stop: Option<Arc<AtomicBool>>,
 }
 

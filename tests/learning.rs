@@ -188,3 +188,37 @@ fn learning_runs_are_byte_identical_whatever_the_thread_count() {
         );
     }
 }
+
+/// A shipped scenario as JSON, with `rounds` replaced when given.
+fn shipped(name: &str, rounds: Option<u64>) -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join(format!("scenarios/{name}.json"))).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("$schema");
+    if let Some(r) = rounds {
+        v["rounds"] = json!(r);
+    }
+    v
+}
+
+#[test]
+fn shipped_learning_scenarios_show_what_the_readme_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    // digits_mlp: 95 % test accuracy by round 200 (its first 200 rounds: constant lr).
+    let (out, run) = run_json(tmp.path(), &shipped("digits_mlp", Some(200)), &[]);
+    assert_code(&out, 0);
+    let acc = summary(&run)["final"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.95, "digits_mlp at round 200: {acc}");
+    // breast_cancer_logistic: the safeguard expels the 3 sign flippers and classifies well.
+    let (out, run) = run_json(tmp.path(), &shipped("breast_cancer_logistic", None), &[]);
+    assert_code(&out, 0);
+    let s = summary(&run);
+    assert_eq!(s["expelled"], json!({"byzantine": 3, "honest": 0}), "{s}");
+    assert!(s["final"]["accuracy"].as_f64().unwrap() > 0.95, "{s}");
+    // matrix_sensing: from the saddle (min_eig -1) to an approximate local minimum.
+    let (out, run) = run_json(tmp.path(), &shipped("matrix_sensing", None), &[]);
+    assert_code(&out, 0);
+    let s = summary(&run);
+    assert!((column(&run, "min_eig")[0] + 1.0).abs() < 1e-9);
+    assert_eq!(s["expelled"], json!({"byzantine": 3, "honest": 0}), "{s}");
+    assert_eq!(s["second_order"]["approximate_local_minimum"], true, "{s}");
+}
