@@ -1,8 +1,11 @@
 //! Benchmarks of the learning tasks: one lock-step round of the digits MLP (64-64-10, 10
-//! machines, batch 32: ten minibatch gradients, their mean and the step, on one thread), and the
-//! evaluation calls (loss, full gradient, test metrics, smallest Hessian eigenvalue).
+//! machines, batch 32: ten minibatch gradients, their mean and the step, on one thread), the
+//! evaluation calls (loss, full gradient, test metrics, smallest Hessian eigenvalue), and the
+//! shipped `scenarios/digits_mlp.json` run through the actors for 500 rounds (`--threads 1`,
+//! evaluated at the start and the end only, no output files).
 //!
-//! Run: `cargo bench --bench learning`. Rounds per second = 1 / (time per round).
+//! Run: `cargo bench --bench learning`. Rounds per second = 1 / (time per round), or
+//! 500 / (time per scenario run).
 //!
 //! The groups ending in `_cpu` measure the same calls in *thread CPU time*
 //! (`CLOCK_THREAD_CPUTIME_ID`) instead of wall time: on a machine shared with other jobs (CI,
@@ -20,6 +23,8 @@ use safeguard_sim::problem::mlp::Mlp;
 use safeguard_sim::problem::model::Activation;
 use safeguard_sim::problem::shard::{Sharding, shard};
 use safeguard_sim::rng::{SimRng, stream, streams};
+use safeguard_sim::scenario::Scenario;
+use safeguard_sim::sim::{RunOptions, run_blocking};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -134,6 +139,34 @@ fn evaluation_in<M: Measurement>(c: &mut Criterion<M>, group_name: &str) {
     group.finish();
 }
 
+fn scenario_cpu(c: &mut Criterion<ThreadCpuTime>) {
+    scenario_in(c, "digits_mlp_scenario_cpu");
+}
+
+fn scenario(c: &mut Criterion) {
+    scenario_in(c, "digits_mlp_scenario");
+}
+
+/// The shipped digits MLP scenario, 500 rounds through the actors on the calling thread.
+fn scenario_in<M: Measurement>(c: &mut Criterion<M>, group_name: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/digits_mlp.json");
+    let text = std::fs::read_to_string(path).expect("the shipped scenario");
+    let mut json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    json["rounds"] = serde_json::json!(500);
+    json["eval_every"] = serde_json::json!(500);
+    let scenario =
+        Scenario::from_json_str(&json.to_string(), "digits_mlp.json").expect("a valid scenario");
+    let mut group = c.benchmark_group(group_name);
+    group
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(10);
+    group.bench_function("500_rounds", |b| {
+        b.iter(|| black_box(run_blocking(&scenario, &RunOptions::default(), &mut []).is_ok()))
+    });
+    group.finish();
+}
+
 /// The portable tanh against libm's, on one hidden layer's worth of values (32 x 64).
 fn activation(c: &mut Criterion) {
     let mut group = c.benchmark_group("tanh_2048");
@@ -161,10 +194,10 @@ fn activation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, round, evaluation, activation);
+criterion_group!(benches, round, evaluation, scenario, activation);
 criterion_group! {
     name = cpu;
     config = Criterion::default().with_measurement(ThreadCpuTime(WallTime));
-    targets = round_cpu, evaluation_cpu
+    targets = round_cpu, evaluation_cpu, scenario_cpu
 }
 criterion_main!(benches, cpu);
