@@ -595,11 +595,30 @@ impl Scenario {
         }
     }
 
-    /// The context the other kinds are built with.
+    /// The context the other kinds are built with. Its aggregator factory
+    /// ([`BuildContext::aggregator`]) builds the scenario's rule once, on first use, and hands
+    /// out copies of that pristine instance when the rule can copy itself
+    /// ([`Aggregator::boxed_clone`]), so that a rule with an expensive construction (the
+    /// calibrating safeguard's pre-run) is built once; otherwise it builds a new one each time.
     pub fn build_context(&self, problem: Arc<dyn Problem>) -> BuildContext {
+        let plain = BuildContext::new(self.setting(), problem);
+        let scenario = self.clone();
+        let inner = plain.clone();
+        let template: std::sync::Mutex<Option<Box<dyn Aggregator>>> = std::sync::Mutex::new(None);
+        let factory = move || -> Result<Box<dyn Aggregator>, String> {
+            let build = || scenario.build_aggregator(&inner).map_err(|e| e.to_string());
+            let mut slot = template.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(build()?);
+            }
+            match slot.as_ref().and_then(|t| t.boxed_clone()) {
+                Some(copy) => Ok(copy),
+                None => build(),
+            }
+        };
         BuildContext {
-            setting: self.setting(),
-            problem,
+            aggregator: Some(Arc::new(factory)),
+            ..plain
         }
     }
 
