@@ -50,6 +50,9 @@ pub enum Error {
     /// The actor system failed (a coordinator mailbox closed, or a runtime error).
     #[error("simulation failed: {0}")]
     Runtime(String),
+    /// A command's input other than a scenario is bad (exit code 2): the message names it.
+    #[error("{0}")]
+    Input(String),
 }
 
 impl Error {
@@ -60,7 +63,8 @@ impl Error {
             Error::Scenario(_)
             | Error::OutputExists(_)
             | Error::UnsafeOutput(..)
-            | Error::NotARun(_) => 2,
+            | Error::NotARun(_)
+            | Error::Input(_) => 2,
             Error::Plot(
                 crate::plot::PlotError::Csv { .. } | crate::plot::PlotError::Json { .. },
             ) => 2,

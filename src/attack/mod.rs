@@ -16,16 +16,21 @@
 //! kinds live one per file and are registered by [`register_builtins`].
 
 pub mod alie;
+pub mod alie_search;
 pub mod collusion;
 pub mod delayed;
 pub mod faulty;
 pub mod gaussian;
 pub mod ipm;
+pub mod ipm_search;
 pub mod mimic;
 pub mod none;
 pub mod omission;
+pub mod saddle_trap;
 pub mod safeguard_attack;
+pub mod search;
 pub mod sign_flip;
+pub mod standalone;
 pub mod threshold_aware;
 pub mod window_tracker;
 pub mod zero;
@@ -40,14 +45,17 @@ use actix::{ArbiterHandle, Recipient};
 use std::sync::{Arc, OnceLock};
 
 pub use alie::{Alie, AlieParams, AlieSign, ZSpec};
+pub use alie_search::{AlieSearch, AlieSearchParams};
 pub use collusion::Collusion;
 pub use delayed::{Delayed, DelayedParams, DelayedWarmup};
 pub use faulty::{FaultMode, Faulty, FaultyParams};
 pub use gaussian::{Gaussian, GaussianParams};
 pub use ipm::{Ipm, IpmParams};
+pub use ipm_search::{IpmSearch, IpmSearchParams};
 pub use mimic::{Mimic, MimicParams};
 pub use none::{NoAttack, NoneParams};
 pub use omission::{Omission, OmissionParams};
+pub use saddle_trap::{SaddleTrap, SaddleTrapParams};
 pub use safeguard_attack::{SafeguardAttack, SafeguardAttackParams};
 pub use sign_flip::{FlipOf, SignFlip, SignFlipParams};
 pub use threshold_aware::{BiasDirection, ThresholdAware, ThresholdAwareParams};
@@ -344,7 +352,10 @@ pub fn register_builtins(registry: &mut Registry) {
         .add_attack::<OmissionParams>("omission")
         .add_attack::<MimicParams>("mimic")
         .add_attack::<SafeguardAttackParams>("safeguard_attack")
-        .add_attack::<ThresholdAwareParams>("threshold_aware");
+        .add_attack::<ThresholdAwareParams>("threshold_aware")
+        .add_attack::<AlieSearchParams>("alie_search")
+        .add_attack::<IpmSearchParams>("ipm_search")
+        .add_attack::<SaddleTrapParams>("saddle_trap");
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! line:column. This module composes the pieces and checks what spans sections (counts, memory);
 //! each kind checks its own parameters ([`crate::registry::Params::check`]).
 
+pub mod attack_object;
 pub mod catalog;
 pub(crate) mod errors;
 pub mod locate;
@@ -282,6 +283,22 @@ fn resolve<D: ?Sized>(
     }
 }
 
+/// The `from_round` of the attack object at `path` (default 1).
+fn from_round_of(object: &Map<String, Value>, path: &str) -> Result<u64, PathError> {
+    let field = tagged::join(path, "from_round");
+    match object.get("from_round") {
+        None => Ok(1),
+        Some(v) => match u64::deserialize(v) {
+            Ok(r) if r >= 1 => Ok(r),
+            Ok(_) => Err((
+                field,
+                "expected a round >= 1 (rounds are numbered from 1)".into(),
+            )),
+            Err(e) => Err((field, e.to_string())),
+        },
+    }
+}
+
 /// Run a kind's check, turning its relative field path into the scenario's.
 fn check_kind<D: ?Sized + DynParams>(
     chosen: &mut Chosen<D>,
@@ -436,19 +453,7 @@ impl Scenario {
             &spec.attack.0,
             Section::Attack.common_keys(),
         )?;
-        let from_round = match spec.attack.0.get("from_round") {
-            None => 1,
-            Some(v) => match u64::deserialize(v) {
-                Ok(r) if r >= 1 => r,
-                Ok(_) => {
-                    return Err((
-                        "attack.from_round".into(),
-                        "expected a round >= 1 (rounds are numbered from 1)".into(),
-                    ));
-                }
-                Err(e) => return Err(("attack.from_round".into(), e.to_string())),
-            },
-        };
+        let from_round = from_round_of(&spec.attack.0, "attack")?;
 
         check_common(&spec)?;
         let setting = Setting {
