@@ -22,13 +22,13 @@ use crate::rng::{SimRng, streams};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// `mimic` (Karimireddy, He & Jaggi, ICLR 2022): every Byzantine machine sends a copy of one
-/// honest machine's gradient. Static with `warmup` 0: the machine `target` (default 0; if it is
+/// `mimic`: every Byzantine machine sends a copy of one honest machine's gradient (Karimireddy,
+/// He & Jaggi, ICLR 2022). Static with `warmup` 0: the machine `target` (default 0; if it is
 /// expelled, the lowest honest id left). Time-coupled with `warmup` W > 0: for W rounds the
 /// colluders learn the direction `z` of largest spread of the honest gradients (running power
 /// iteration) and copy the honest machine with the largest `<g_i, z>`; afterwards they keep
 /// copying the last one chosen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MimicParams {
     /// The honest machine copied by the static form (default 0); not allowed with `warmup`.
@@ -36,15 +36,6 @@ pub struct MimicParams {
     pub target: Option<usize>,
     /// Rounds of the time-coupled variant's warm-up (0: the static form, the default).
     pub warmup: u64,
-}
-
-impl Default for MimicParams {
-    fn default() -> Self {
-        MimicParams {
-            target: None,
-            warmup: 0,
-        }
-    }
 }
 
 impl Params for MimicParams {
@@ -223,7 +214,7 @@ mod tests {
         // axis carries the same value for everyone. The learned z is +-x; the target is the
         // machine with the largest <g, z>: machine 2 if z = +x, machine 0 if z = -x.
         let honest = |round: u64| {
-            let s = if round % 2 == 0 { 1.0 } else { 0.9 };
+            let s = if round.is_multiple_of(2) { 1.0 } else { 0.9 };
             vec![
                 array![-2.0 * s, 1.0],
                 array![0.1, 1.0],

@@ -176,15 +176,16 @@ fn jacobi(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
                 let t = if theta == 0.0 { 1.0 } else { t };
                 let c = 1.0 / (t * t + 1.0).sqrt();
                 let s = t * c;
-                for k in 0..n {
-                    let (akp, akq) = (a[k][p], a[k][q]);
-                    a[k][p] = c * akp - s * akq;
-                    a[k][q] = s * akp + c * akq;
+                // A <- A J (columns p, q), then A <- J^T A (rows p, q).
+                for row in a.iter_mut() {
+                    let (akp, akq) = (row[p], row[q]);
+                    row[p] = c * akp - s * akq;
+                    row[q] = s * akp + c * akq;
                 }
+                let (rp, rq) = (a[p].clone(), a[q].clone());
                 for k in 0..n {
-                    let (apk, aqk) = (a[p][k], a[q][k]);
-                    a[p][k] = c * apk - s * aqk;
-                    a[q][k] = s * apk + c * aqk;
+                    a[p][k] = c * rp[k] - s * rq[k];
+                    a[q][k] = s * rp[k] + c * rq[k];
                 }
                 for row in v.iter_mut() {
                     let (vkp, vkq) = (row[p], row[q]);
@@ -223,7 +224,7 @@ pub(crate) fn negative_curvature(
         let mut start: Vector = Vector::from_shape_simple_fn(dim, || normal(rng));
         orthogonalise(&mut start, &found);
         let n0 = norm(&start);
-        if !(n0 > 1e-12) {
+        if n0.is_nan() || n0 <= 1e-12 {
             break;
         }
         let mut basis: Vec<Vector> = vec![start / n0];
@@ -272,7 +273,7 @@ pub(crate) fn negative_curvature(
         }
         orthogonalise(&mut u, &found);
         let nu = norm(&u);
-        if !(nu > 1e-12) {
+        if nu.is_nan() || nu <= 1e-12 {
             break;
         }
         found.push(u / nu);
