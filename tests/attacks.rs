@@ -3,29 +3,20 @@
 //! perturbation and not with it), the search attacks against a rule registered by the test,
 //! and collusion that does not depend on the thread count.
 
+mod common;
+use common::Capture;
 use safeguard_sim::Registry;
 use safeguard_sim::actors::RoundEvent;
 use safeguard_sim::aggregate::{Aggregate, Aggregator, AggregatorKind, PublicState, RoundInput};
 use safeguard_sim::attack::{Adversaries, AttackContext, RoundView};
-use safeguard_sim::error::Error;
 use safeguard_sim::linalg::Vector;
-use safeguard_sim::record::{Observer, Status, Summary};
+use safeguard_sim::record::{Status, Summary};
 use safeguard_sim::registry::{BuildContext, Params};
 use safeguard_sim::scenario::Scenario;
 use safeguard_sim::sim::{RunOptions, run_blocking};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-#[derive(Default)]
-struct Capture(Vec<RoundEvent>);
-
-impl Observer for Capture {
-    fn round(&mut self, e: &RoundEvent) -> Result<(), Error> {
-        self.0.push(e.clone());
-        Ok(())
-    }
-}
 
 fn shipped(name: &str) -> Value {
     let path = format!("{}/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));

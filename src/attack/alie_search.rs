@@ -3,11 +3,10 @@
 //! et al., NeurIPS 2019). The search and what a what-if evaluation means against a stateful rule
 //! are in [`super::search`].
 
-use super::alie::{AlieSign, alie_vector};
-use super::search::{Grid, best_vector};
-use super::{Adversaries, Adversary, AttackContext, AttackKind, Collusion, Dependency};
-use crate::linalg::Vector;
-use crate::registry::{AggregatorFactory, BuildContext, CheckContext, ParamError, Params};
+use super::alie::AlieSign;
+use super::search::{Family, Grid, SearchAttack};
+use super::{Adversaries, AttackKind, Dependency};
+use crate::registry::{BuildContext, CheckContext, ParamError, Params};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -59,52 +58,15 @@ impl Params for AlieSearchParams {
 impl AttackKind for AlieSearchParams {
     fn build(&self, ctx: &BuildContext) -> Result<Adversaries, String> {
         let grid = Grid::checked(self.range, self.steps, self.refine).map_err(|e| e.message)?;
-        let factory = searchable(ctx)?;
-        let attack = AlieSearch {
-            grid,
+        let family = Family::Alie {
             sign: self.sign,
             ddof: self.ddof,
-            factory,
-            shared: Collusion::new(Vector::zeros(0)),
         };
+        let attack = SearchAttack::new(grid, family, ctx)?;
         Ok(Adversaries::each(move |_| attack.clone()))
     }
     fn depends_on(&self) -> Vec<Dependency> {
         vec![Dependency::Defense]
-    }
-}
-
-/// The scenario's aggregator factory, checked to build.
-pub(crate) fn searchable(ctx: &BuildContext) -> Result<AggregatorFactory, String> {
-    ctx.fresh_aggregator()?;
-    ctx.aggregator
-        .clone()
-        .ok_or_else(|| "no aggregation rule to search against".to_string())
-}
-
-/// ALIE with a searched `z`.
-#[derive(Clone)]
-pub struct AlieSearch {
-    grid: Grid,
-    sign: AlieSign,
-    ddof: usize,
-    factory: AggregatorFactory,
-    shared: Collusion<Vector>,
-}
-
-impl Adversary for AlieSearch {
-    fn attack(&mut self, ctx: &mut AttackContext<'_>) -> Option<Vector> {
-        let view = ctx.view;
-        let (sign, ddof) = (self.sign, self.ddof);
-        Some(self.shared.round(
-            view.round,
-            |v| {
-                *v = best_vector(&self.grid, &self.factory, view, |z| {
-                    alie_vector(view, z, sign, ddof)
-                })
-            },
-            |v| v.clone(),
-        ))
     }
 }
 
@@ -114,16 +76,15 @@ mod tests {
     use crate::aggregate::Mean;
     use crate::attack::search::tests::{TestMedian, factory};
     use crate::attack::tests::{attack_once, reference_view};
+    use crate::registry::AggregatorFactory;
     use ndarray::array;
 
-    fn attack(factory: AggregatorFactory) -> AlieSearch {
-        AlieSearch {
-            grid: Grid::checked([0.0, 4.0], 21, 2).unwrap(),
+    fn attack(factory: AggregatorFactory) -> SearchAttack {
+        let family = Family::Alie {
             sign: AlieSign::Minus,
             ddof: 1,
-            factory,
-            shared: Collusion::new(Vector::zeros(0)),
-        }
+        };
+        SearchAttack::with_factory(Grid::checked([0.0, 4.0], 21, 2).unwrap(), family, factory)
     }
 
     #[test]

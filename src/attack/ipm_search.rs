@@ -3,12 +3,9 @@
 //! of Xie, Koyejo & Gupta, UAI 2020). The search and what a what-if evaluation means against a
 //! stateful rule are in [`super::search`].
 
-use super::alie_search::searchable;
-use super::ipm::ipm_vector;
-use super::search::{Grid, best_vector};
-use super::{Adversaries, Adversary, AttackContext, AttackKind, Collusion, Dependency};
-use crate::linalg::Vector;
-use crate::registry::{AggregatorFactory, BuildContext, CheckContext, ParamError, Params};
+use super::search::{Family, Grid, SearchAttack};
+use super::{Adversaries, AttackKind, Dependency};
+use crate::registry::{BuildContext, CheckContext, ParamError, Params};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -47,38 +44,11 @@ impl Params for IpmSearchParams {
 impl AttackKind for IpmSearchParams {
     fn build(&self, ctx: &BuildContext) -> Result<Adversaries, String> {
         let grid = Grid::checked(self.range, self.steps, self.refine).map_err(|e| e.message)?;
-        let attack = IpmSearch {
-            grid,
-            factory: searchable(ctx)?,
-            shared: Collusion::new(Vector::zeros(0)),
-        };
+        let attack = SearchAttack::new(grid, Family::Ipm, ctx)?;
         Ok(Adversaries::each(move |_| attack.clone()))
     }
     fn depends_on(&self) -> Vec<Dependency> {
         vec![Dependency::Defense]
-    }
-}
-
-/// IPM with a searched `eps`.
-#[derive(Clone)]
-pub struct IpmSearch {
-    grid: Grid,
-    factory: AggregatorFactory,
-    shared: Collusion<Vector>,
-}
-
-impl Adversary for IpmSearch {
-    fn attack(&mut self, ctx: &mut AttackContext<'_>) -> Option<Vector> {
-        let view = ctx.view;
-        Some(self.shared.round(
-            view.round,
-            |v| {
-                *v = best_vector(&self.grid, &self.factory, view, |eps| {
-                    ipm_vector(view.honest_mean(), eps)
-                })
-            },
-            |v| v.clone(),
-        ))
     }
 }
 
@@ -88,14 +58,15 @@ mod tests {
     use crate::aggregate::Mean;
     use crate::attack::search::tests::{TestMedian, factory};
     use crate::attack::tests::{attack_once, reference_view};
+    use crate::registry::AggregatorFactory;
     use ndarray::array;
 
-    fn attack(factory: AggregatorFactory) -> IpmSearch {
-        IpmSearch {
-            grid: Grid::checked([0.0, 4.0], 21, 2).unwrap(),
+    fn attack(factory: AggregatorFactory) -> SearchAttack {
+        SearchAttack::with_factory(
+            Grid::checked([0.0, 4.0], 21, 2).unwrap(),
+            Family::Ipm,
             factory,
-            shared: Collusion::new(Vector::zeros(0)),
-        }
+        )
     }
 
     #[test]

@@ -45,21 +45,22 @@ use actix::{ArbiterHandle, Recipient};
 use std::sync::{Arc, OnceLock};
 
 pub use alie::{Alie, AlieParams, AlieSign, ZSpec};
-pub use alie_search::{AlieSearch, AlieSearchParams};
+pub use alie_search::AlieSearchParams;
 pub use collusion::Collusion;
 pub use delayed::{Delayed, DelayedParams, DelayedWarmup};
 pub use faulty::{FaultMode, Faulty, FaultyParams};
 pub use gaussian::{Gaussian, GaussianParams};
 pub use ipm::{Ipm, IpmParams};
-pub use ipm_search::{IpmSearch, IpmSearchParams};
+pub use ipm_search::IpmSearchParams;
 pub use mimic::{Mimic, MimicParams};
 pub use none::{NoAttack, NoneParams};
 pub use omission::{Omission, OmissionParams};
 pub use saddle_trap::{SaddleTrap, SaddleTrapParams};
 pub use safeguard_attack::{SafeguardAttack, SafeguardAttackParams};
+pub use search::SearchAttack;
 pub use sign_flip::{FlipOf, SignFlip, SignFlipParams};
 pub use threshold_aware::{BiasDirection, ThresholdAware, ThresholdAwareParams};
-pub use window_tracker::WindowTracker;
+pub use window_tracker::{WhiteBox, WindowTracker};
 pub use zero::{Zero, ZeroParams};
 
 /// A read-only view of one round, given to every Byzantine machine after the honest machines

@@ -7,7 +7,7 @@
 //!
 //! Each round the colluders find, at the current parameters `x`, an orthonormal basis `U` of the
 //! Hessian's eigen-directions with eigenvalue below `-curvature_tol` (deflated Lanczos on the
-//! problem's Hessian-vector products: [`negative_curvature`]), and every colluder sends
+//! problem's Hessian-vector products: `negative_curvature`), and every colluder sends
 //! `v = mu - (1 + h/f) U U^T mu`, with `mu` the honest mean, `h` honest and `f` Byzantine
 //! machines in the good set. Then `h mu + f v` has no component along `U`: a mean over the good
 //! set (the mean, and the safeguard's step) moves along the negative-curvature directions only by

@@ -14,8 +14,8 @@
 //!   sums from the gradients it sees: [`super::window_tracker`]). Against a rule without windows
 //!   (mean, median) it always sends `-factor * mu`.
 
-use super::window_tracker::WindowTracker;
-use super::{Adversaries, Adversary, AttackContext, AttackKind, Collusion, Dependency, RoundView};
+use super::window_tracker::WhiteBox;
+use super::{Adversaries, Adversary, AttackContext, AttackKind, Dependency};
 use crate::linalg::Vector;
 use crate::registry::{BuildContext, CheckContext, ParamError, Params};
 use schemars::JsonSchema;
@@ -58,7 +58,7 @@ impl AttackKind for SafeguardAttackParams {
     fn build(&self, _: &BuildContext) -> Result<Adversaries, String> {
         let attack = SafeguardAttack {
             params: self.clone(),
-            shared: Collusion::new(Shared::default()),
+            shared: WhiteBox::new(),
         };
         Ok(Adversaries::each(move |_| attack.clone()))
     }
@@ -71,56 +71,33 @@ impl AttackKind for SafeguardAttackParams {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-struct Shared {
-    tracker: WindowTracker,
-    sent: Vector,
-}
-
 /// The safeguard attack (one per colluder, sharing one state).
 #[derive(Debug, Clone)]
 pub struct SafeguardAttack {
     params: SafeguardAttackParams,
-    shared: Collusion<Shared>,
-}
-
-impl SafeguardAttack {
-    fn shared_vector(&self, view: &RoundView) -> Vector {
-        let p = &self.params;
-        let mu = view.honest_mean();
-        let full = mu * -p.factor;
-        if !p.stay_under {
-            return full;
-        }
-        self.shared.round(
-            view.round,
-            |s| {
-                s.tracker.begin_round(view);
-                let dir = &full - mu;
-                let l = s.tracker.step(view, mu, &dir, 1.0, p.fraction);
-                let mut v = mu.clone();
-                v.scaled_add(l, &dir);
-                s.tracker.add_shared(view, &v);
-                s.sent = v;
-            },
-            |s| s.sent.clone(),
-        )
-    }
+    shared: WhiteBox,
 }
 
 impl Adversary for SafeguardAttack {
     fn attack(&mut self, ctx: &mut AttackContext<'_>) -> Option<Vector> {
-        Some(self.shared_vector(ctx.view))
+        let p = &self.params;
+        let full = ctx.view.honest_mean() * -p.factor;
+        if !p.stay_under {
+            return Some(full);
+        }
+        Some(self.shared.send(ctx.view, |tracker, view| {
+            let mu = view.honest_mean();
+            let dir = &full - mu;
+            let l = tracker.step(view, mu, &dir, 1.0, p.fraction);
+            let mut v = mu.clone();
+            v.scaled_add(l, &dir);
+            v
+        }))
     }
     fn honest_round(&mut self, ctx: &mut AttackContext<'_>) {
-        if !self.params.stay_under {
-            return;
+        if self.params.stay_under {
+            self.shared.honest_round(ctx);
         }
-        let view = ctx.view;
-        self.shared
-            .round(view.round, |s| s.tracker.begin_round(view), |_| ());
-        self.shared
-            .with(|s| s.tracker.add_own(view, ctx.id, ctx.own));
     }
 }
 
@@ -128,6 +105,7 @@ impl Adversary for SafeguardAttack {
 mod tests {
     use super::*;
     use crate::aggregate::{PublicState, WindowState};
+    use crate::attack::RoundView;
     use crate::attack::tests::{attack_once, reference_view};
     use ndarray::array;
     use std::sync::Arc;
@@ -138,7 +116,7 @@ mod tests {
                 stay_under,
                 ..Default::default()
             },
-            shared: Collusion::new(Shared::default()),
+            shared: WhiteBox::new(),
         }
     }
 

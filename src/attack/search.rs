@@ -21,10 +21,12 @@
 //! candidate whose evaluation fails or whose aggregate is not finite scores nothing; if none
 //! scores, the colluders send `mu`.
 
-use super::RoundView;
+use super::alie::{AlieSign, alie_vector};
+use super::ipm::ipm_vector;
+use super::{Adversary, AttackContext, Collusion, RoundView};
 use crate::aggregate::{Aggregator, RoundInput};
 use crate::linalg::{Vector, distance, is_finite};
-use crate::registry::{AggregatorFactory, ParamError};
+use crate::registry::{AggregatorFactory, BuildContext, ParamError};
 
 /// A checked search grid.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -139,6 +141,74 @@ pub fn best_vector(
     match best {
         Some((x, _)) => vector(x),
         None => view.honest_mean().clone(),
+    }
+}
+
+/// The one-parameter family of vectors a search attack chooses from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Family {
+    /// ALIE: `mu - z s` (or `mu + z s`), `x = z`.
+    Alie {
+        /// The sign of the shift.
+        sign: AlieSign,
+        /// `ddof` of the standard deviation.
+        ddof: usize,
+    },
+    /// IPM: `-eps mu`, `x = eps`.
+    Ipm,
+}
+
+impl Family {
+    /// The family's vector at `x` for this round.
+    pub fn vector(&self, view: &RoundView, x: f64) -> Vector {
+        match *self {
+            Family::Alie { sign, ddof } => alie_vector(view, x, sign, ddof),
+            Family::Ipm => ipm_vector(view.honest_mean(), x),
+        }
+    }
+}
+
+/// A search attack (`alie_search`, `ipm_search`): one per colluder, the round's search shared.
+#[derive(Clone)]
+pub struct SearchAttack {
+    grid: Grid,
+    family: Family,
+    factory: AggregatorFactory,
+    shared: Collusion<Vector>,
+}
+
+impl SearchAttack {
+    /// A search over `grid` in `family`, against fresh copies of the scenario's defense (an
+    /// error when the context has none, or it fails to build).
+    pub fn new(grid: Grid, family: Family, ctx: &BuildContext) -> Result<Self, String> {
+        ctx.fresh_aggregator()?;
+        let factory = ctx
+            .aggregator
+            .clone()
+            .ok_or_else(|| "no aggregation rule to search against".to_string())?;
+        Ok(Self::with_factory(grid, family, factory))
+    }
+
+    /// A search against the rules `factory` builds.
+    pub fn with_factory(grid: Grid, family: Family, factory: AggregatorFactory) -> Self {
+        SearchAttack {
+            grid,
+            family,
+            factory,
+            shared: Collusion::new(Vector::zeros(0)),
+        }
+    }
+}
+
+impl Adversary for SearchAttack {
+    fn attack(&mut self, ctx: &mut AttackContext<'_>) -> Option<Vector> {
+        let view = ctx.view;
+        let family = self.family;
+        Some(self.shared.round(
+            view.round,
+            |v| *v = best_vector(&self.grid, &self.factory, view, |x| family.vector(view, x)),
+            |v| v.clone(),
+        ))
     }
 }
 

@@ -15,8 +15,8 @@
 //!
 //! Cost: `O(h d)` a round, once for all colluders; memory `O((h + f) d)` per window.
 
-use super::window_tracker::WindowTracker;
-use super::{Adversaries, Adversary, AttackContext, AttackKind, Collusion, Dependency, RoundView};
+use super::window_tracker::WhiteBox;
+use super::{Adversaries, Adversary, AttackContext, AttackKind, Dependency, RoundView};
 use crate::linalg::{Vector, norm};
 use crate::registry::{BuildContext, CheckContext, ParamError, Params};
 use schemars::JsonSchema;
@@ -95,7 +95,7 @@ impl AttackKind for ThresholdAwareParams {
         }
         let attack = ThresholdAware {
             params: self.clone(),
-            shared: Collusion::new(Shared::default()),
+            shared: WhiteBox::new(),
         };
         Ok(Adversaries::each(move |_| attack.clone()))
     }
@@ -115,66 +115,43 @@ pub fn window_bias(view: &RoundView, fraction: f64) -> Option<f64> {
         .reduce(f64::min)
 }
 
-#[derive(Debug, Clone, Default)]
-struct Shared {
-    tracker: WindowTracker,
-    sent: Vector,
-}
-
 /// The threshold-aware adversary (one per colluder, sharing one state).
 #[derive(Debug, Clone)]
 pub struct ThresholdAware {
     params: ThresholdAwareParams,
-    shared: Collusion<Shared>,
-}
-
-impl ThresholdAware {
-    /// The vector all colluders send this round (computed once; updates the tracker).
-    fn shared_vector(&self, view: &RoundView) -> Vector {
-        let p = &self.params;
-        self.shared.round(
-            view.round,
-            |s| {
-                s.tracker.begin_round(view);
-                let mu = view.honest_mean();
-                let u = match p.direction {
-                    BiasDirection::Ones => {
-                        Vector::from_elem(view.dim(), 1.0 / (view.dim().max(1) as f64).sqrt())
-                    }
-                    BiasDirection::AgainstHonestMean => {
-                        let n = norm(mu);
-                        if n > 0.0 {
-                            mu * (-1.0 / n)
-                        } else {
-                            Vector::zeros(view.dim())
-                        }
-                    }
-                };
-                let cap = p
-                    .bias
-                    .or_else(|| window_bias(view, p.fraction))
-                    .unwrap_or(0.0);
-                let l = s.tracker.step(view, mu, &u, cap, p.fraction);
-                let mut v = mu.clone();
-                v.scaled_add(l, &u);
-                s.tracker.add_shared(view, &v);
-                s.sent = v;
-            },
-            |s| s.sent.clone(),
-        )
-    }
+    shared: WhiteBox,
 }
 
 impl Adversary for ThresholdAware {
     fn attack(&mut self, ctx: &mut AttackContext<'_>) -> Option<Vector> {
-        Some(self.shared_vector(ctx.view))
+        let p = &self.params;
+        Some(self.shared.send(ctx.view, |tracker, view| {
+            let mu = view.honest_mean();
+            let u = match p.direction {
+                BiasDirection::Ones => {
+                    Vector::from_elem(view.dim(), 1.0 / (view.dim().max(1) as f64).sqrt())
+                }
+                BiasDirection::AgainstHonestMean => {
+                    let n = norm(mu);
+                    if n > 0.0 {
+                        mu * (-1.0 / n)
+                    } else {
+                        Vector::zeros(view.dim())
+                    }
+                }
+            };
+            let cap = p
+                .bias
+                .or_else(|| window_bias(view, p.fraction))
+                .unwrap_or(0.0);
+            let l = tracker.step(view, mu, &u, cap, p.fraction);
+            let mut v = mu.clone();
+            v.scaled_add(l, &u);
+            v
+        }))
     }
     fn honest_round(&mut self, ctx: &mut AttackContext<'_>) {
-        let view = ctx.view;
-        self.shared
-            .round(view.round, |s| s.tracker.begin_round(view), |_| ());
-        self.shared
-            .with(|s| s.tracker.add_own(view, ctx.id, ctx.own));
+        self.shared.honest_round(ctx);
     }
 }
 
@@ -219,7 +196,7 @@ mod tests {
                 fraction: 0.5,
                 ..Default::default()
             },
-            shared: Collusion::new(Shared::default()),
+            shared: WhiteBox::new(),
         };
         // beta = 0.5 * 2 * 1 * 4 / 10 = 0.4 per round, direction (1) in one dimension.
         assert!((window_bias(&view(1, 0), 0.5).unwrap() - 0.4).abs() < 1e-15);

@@ -18,7 +18,7 @@
 //! before the attack began (`from_round`); the largest such difference is subtracted from the
 //! radius, so one shared vector is safe for all of them.
 
-use super::RoundView;
+use super::{AttackContext, Collusion, RoundView};
 use crate::linalg::{Vector, distance};
 use std::collections::BTreeMap;
 
@@ -202,6 +202,56 @@ impl WindowTracker {
                 Some((t.name, far, w.threshold))
             })
             .collect()
+    }
+}
+
+/// The state white-box colluders share: the tracker and the vector they send this round.
+#[derive(Debug, Clone)]
+pub struct WhiteBox {
+    shared: Collusion<(WindowTracker, Vector)>,
+}
+
+impl Default for WhiteBox {
+    fn default() -> Self {
+        WhiteBox::new()
+    }
+}
+
+impl WhiteBox {
+    /// A fresh shared state (clone it for every colluder).
+    pub fn new() -> Self {
+        WhiteBox {
+            shared: Collusion::new((WindowTracker::new(), Vector::zeros(0))),
+        }
+    }
+
+    /// The vector every colluder sends this round. Once per round (whichever colluder asks
+    /// first), the tracker takes the round's honest gradients, `choose` picks the vector from
+    /// the tracker and the view, and the vector is added to the colluders' sums.
+    pub fn send(
+        &self,
+        view: &RoundView,
+        choose: impl FnOnce(&WindowTracker, &RoundView) -> Vector,
+    ) -> Vector {
+        self.shared.round(
+            view.round,
+            |(tracker, sent)| {
+                tracker.begin_round(view);
+                let v = choose(tracker, view);
+                tracker.add_shared(view, &v);
+                *sent = v;
+            },
+            |(_, sent)| sent.clone(),
+        )
+    }
+
+    /// A round before the attack starts: the tracker takes the round, and this colluder's own
+    /// gradient (which only it knows) is added to its sums.
+    pub fn honest_round(&self, ctx: &AttackContext<'_>) {
+        let view = ctx.view;
+        self.shared
+            .round(view.round, |(t, _)| t.begin_round(view), |_| ());
+        self.shared.with(|(t, _)| t.add_own(view, ctx.id, ctx.own));
     }
 }
 
