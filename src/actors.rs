@@ -188,7 +188,8 @@ impl Handler<GradientRequest> for HonestWorker {
 
 /// The generic Byzantine machine: draws the gradient an honest machine would send (its own
 /// stream), then asks its [`Adversary`] what to send instead (from round `from_round` on; before
-/// it, it sends the honest gradient).
+/// it, it sends the honest gradient and tells the adversary through
+/// [`Adversary::honest_round`]).
 pub struct ByzantineWorker {
     id: usize,
     problem: Arc<dyn Problem>,
@@ -230,16 +231,17 @@ impl Handler<ByzantineRequest> for ByzantineWorker {
         let own = self
             .problem
             .stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
-        if msg.view.round < self.from_round {
-            msg.reply.send(own);
-            return;
-        }
         let mut ctx = AttackContext {
             id: self.id,
             own: &own,
             rng: &mut self.adversary_rng,
             view: &msg.view,
         };
+        if msg.view.round < self.from_round {
+            self.adversary.honest_round(&mut ctx);
+            msg.reply.send(own);
+            return;
+        }
         if let Some(v) = self.adversary.attack(&mut ctx) {
             msg.reply.send(v);
         }

@@ -309,6 +309,16 @@ fn list_and_schema_describe_every_kind() {
         "zero",
         "gaussian",
         "faulty",
+        "delayed",
+        "alie",
+        "ipm",
+        "omission",
+        "mimic",
+        "safeguard_attack",
+        "threshold_aware",
+        "alie_search",
+        "ipm_search",
+        "saddle_trap",
     ] {
         assert!(text.contains(kind), "list lacks {kind}");
     }

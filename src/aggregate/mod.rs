@@ -161,6 +161,12 @@ pub trait Aggregator: Send {
     fn thresholds(&self) -> Vec<(String, f64)> {
         Vec::new()
     }
+    /// A copy of the rule in its current state, if it can make one (the default: `None`).
+    /// What-if evaluations ([`crate::registry::BuildContext::aggregator`]) copy a pristine
+    /// instance instead of building a new one, which matters when building is expensive.
+    fn boxed_clone(&self) -> Option<Box<dyn Aggregator>> {
+        None
+    }
 }
 
 /// A pre-aggregation step (Allouah et al. 2023's nearest-neighbour mixing, Karimireddy et al.

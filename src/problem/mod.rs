@@ -210,6 +210,29 @@ mod tests {
     }
 
     #[test]
+    fn hessian_vector_products_match_finite_differences() {
+        // The saddle's exact product against the default finite difference.
+        let none = Noise::Gaussian { std: 0.0 };
+        let p = Saddle::new(4, 2, 0.0, none);
+        let x = Vector::from_shape_fn(4, |i| 0.3 + 0.2 * i as f64);
+        let v = Vector::from_shape_fn(4, |i| 1.0 - 0.7 * i as f64);
+        let exact = p.hessian_vector(&x, &v);
+        let fd = finite_difference_hessian_vector(&p, &x, &v);
+        assert!(
+            crate::linalg::distance(&exact, &fd) < 1e-8,
+            "{exact} vs {fd}"
+        );
+        // f = 0.3^4/4 - 0.3^2/2 along x_0: curvature 3 * 0.09 - 1.
+        assert!((exact[0] - (3.0 * 0.09 - 1.0) * 1.0).abs() < 1e-15);
+        assert_eq!(exact[3], v[3]);
+        let p = Saddle::new(3, 1, 0.0, none);
+        assert_eq!(
+            finite_difference_hessian_vector(&p, &Vector::zeros(3), &Vector::zeros(3)),
+            Vector::zeros(3)
+        );
+    }
+
+    #[test]
     fn bounded_noise_stays_in_ball_and_is_centred() {
         let noise = Noise::Bounded { radius: 2.0 };
         let mut rng = stream(1, 0);

@@ -128,6 +128,17 @@ impl Problem for Saddle {
     fn noise_level(&self) -> f64 {
         self.noise.level(self.dim)
     }
+    /// Exact: the Hessian is diagonal, `3 x_i^2 - 1` for `i < k` and `1` otherwise.
+    fn hessian_vector(&self, x: &Vector, v: &Vector) -> Vector {
+        Vector::from_shape_fn(self.dim, |i| {
+            let curvature = if i < self.negative_dims {
+                3.0 * x[i] * x[i] - 1.0
+            } else {
+                1.0
+            };
+            curvature * v[i]
+        })
+    }
 }
 
 impl ProblemKind for SaddleParams {

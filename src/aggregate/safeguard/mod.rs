@@ -428,6 +428,10 @@ impl Aggregator for Safeguard {
         out.extend(self.report.iter().cloned());
         out
     }
+
+    fn boxed_clone(&self) -> Option<Box<dyn Aggregator>> {
+        Some(Box::new(self.clone()))
+    }
 }
 
 #[cfg(test)]
