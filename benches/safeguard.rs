@@ -7,7 +7,7 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use safeguard_sim::aggregate::safeguard::NoReference;
 use safeguard_sim::aggregate::{
-    Aggregator, Mean, RoundInput, Safeguard, SafeguardConfig, Thresholds, Variant,
+    Aggregator, Filter, Mean, RoundInput, Safeguard, SafeguardConfig, Thresholds, Variant,
 };
 use safeguard_sim::linalg::Vector;
 use safeguard_sim::rng::{normal, stream};
@@ -33,6 +33,8 @@ fn config(threshold: f64) -> SafeguardConfig {
             short: threshold,
         },
         on_no_reference: NoReference::MostNeighbours,
+        filter: Filter::Off,
+        guard: true,
     }
 }
 
