@@ -143,6 +143,7 @@ fn same_seed_gives_byte_identical_rounds_whatever_the_thread_count() {
         "rounds.csv",
         "expulsions.csv",
         "window_distances.csv",
+        "dropped.csv",
         "faults.csv",
     ] {
         let a = std::fs::read(r1.join(f)).unwrap();
