@@ -5,7 +5,7 @@
 
 use super::{Thresholds, Variant, Window};
 use crate::aggregate::RoundInput;
-use crate::linalg::{Vector, distance, mean};
+use crate::linalg::{Vector, mean};
 use crate::problem::Problem;
 use crate::rng::{stream, streams};
 
@@ -101,17 +101,11 @@ impl Calibration {
 
 /// Largest pairwise distance and central radius (min over `r` of the largest distance to `r`).
 fn spread(vectors: &[&Vector]) -> (f64, f64) {
-    let n = vectors.len();
-    let mut largest = vec![0.0f64; n];
-    let mut diameter = 0.0f64;
-    for a in 0..n {
-        for b in a + 1..n {
-            let d = distance(vectors[a], vectors[b]);
-            largest[a] = largest[a].max(d);
-            largest[b] = largest[b].max(d);
-            diameter = diameter.max(d);
-        }
-    }
+    let largest: Vec<f64> = super::filter::pairwise_distances(vectors)
+        .iter()
+        .map(|row| row.iter().copied().fold(0.0, f64::max))
+        .collect();
+    let diameter = largest.iter().copied().fold(0.0, f64::max);
     let radius = largest.into_iter().fold(f64::INFINITY, f64::min);
     (diameter, radius)
 }

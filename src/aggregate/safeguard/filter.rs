@@ -156,23 +156,8 @@ fn estimated(vectors: &[&Vector]) -> FilterOutcome {
         };
     }
     let need = majority(n);
-    let mut rows = vec![vec![0.0f64; n]; n];
-    for a in 0..n {
-        for b in a + 1..n {
-            let d = distance(vectors[a], vectors[b]);
-            rows[a][b] = d;
-            rows[b][a] = d;
-        }
-    }
-    // rho_i: the need-th smallest distance from i (itself at 0 included).
-    let rho: Vec<f64> = rows
-        .iter()
-        .map(|row| {
-            let mut r = row.clone();
-            r.sort_by(f64::total_cmp);
-            r[need - 1]
-        })
-        .collect();
+    let rows = pairwise_distances(vectors);
+    let rho = ball_radii(&rows, need);
     let mut sorted = rho.clone();
     sorted.sort_by(f64::total_cmp);
     let radius = 2.0 * sorted[need - 1];
@@ -186,6 +171,34 @@ fn estimated(vectors: &[&Vector]) -> FilterOutcome {
         neighbours,
         radius,
     }
+}
+
+/// Every distance between two of `vectors`, each computed once, as a symmetric matrix (0 on the
+/// diagonal).
+pub(crate) fn pairwise_distances(vectors: &[&Vector]) -> Vec<Vec<f64>> {
+    let n = vectors.len();
+    let mut rows = vec![vec![0.0f64; n]; n];
+    for a in 0..n {
+        for b in a + 1..n {
+            let d = distance(vectors[a], vectors[b]);
+            rows[a][b] = d;
+            rows[b][a] = d;
+        }
+    }
+    rows
+}
+
+/// For each row of a distance matrix, its `need`-th smallest entry (the vector itself, at 0,
+/// included): the radius of the smallest ball around the vector that holds `need` vectors.
+/// `need` must be between 1 and the number of vectors.
+pub(crate) fn ball_radii(rows: &[Vec<f64>], need: usize) -> Vec<f64> {
+    rows.iter()
+        .map(|row| {
+            let mut r = row.clone();
+            r.sort_by(f64::total_cmp);
+            r[need - 1]
+        })
+        .collect()
 }
 
 #[cfg(test)]

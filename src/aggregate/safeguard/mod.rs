@@ -9,8 +9,8 @@
 //! a reference machine's sum is expelled for good. The step averages the gradients of the good set
 //! *before* this round's filtering.
 //!
-//! Semantics reproduced exactly (see `shared/reference/safeguard-sgd.md`), each pinned by a test
-//! below:
+//! Semantics reproduced exactly (see `shared/reference/safeguard-sgd.md`), each pinned by a unit
+//! test (`tests.rs`):
 //! 1. windows tumble: they reset every `T0` / `T1` rounds (`last1 = T1 * floor(t / T1)`);
 //! 2. each gradient is divided by `|good_k|` at its arrival;
 //! 3. the reference is one machine's own windowed sum, chosen because *more than `m/2`* machines

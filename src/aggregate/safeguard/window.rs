@@ -162,20 +162,9 @@ impl Window {
         if k < need || need == 0 {
             return None;
         }
-        // Pairwise distances, each computed once.
-        let mut rows = vec![vec![0.0f64; k]; k];
-        for a in 0..k {
-            for b in a + 1..k {
-                let d = distance(&self.sums[candidates[a]], &self.sums[candidates[b]]);
-                rows[a][b] = d;
-                rows[b][a] = d;
-            }
-        }
-        rows.into_iter()
-            .map(|mut row| {
-                row.sort_by(f64::total_cmp);
-                row[need - 1]
-            })
+        let sums: Vec<&Vector> = candidates.iter().map(|&c| &self.sums[c]).collect();
+        super::filter::ball_radii(&super::filter::pairwise_distances(&sums), need)
+            .into_iter()
             .min_by(f64::total_cmp)
     }
 }
