@@ -32,11 +32,11 @@ pub enum ThresholdSpec {
     /// `paper`: the paper's own constant (Allen-Zhu et al. 2021, Lemma 4.2):
     /// `8 V sqrt(W ln(16 m T / p))` for a window of `W` rounds, with `V` the safeguard's
     /// `noise_bound`, `m` machines, `T` the run's rounds and failure probability `p`; fixed for
-    /// the run. Loose: honest machines are never expelled, and most attacks are not either.
+    /// the run. Loose: in the README's tables it expels nobody, attackers included.
     Paper(PaperThreshold),
-    /// `oracle_pre_run` (also read as `calibrate`, its former name): a clean pre-run with the
-    /// honest machines only, which a real master could not do (oracle-assisted); threshold =
-    /// `factor` x the largest honest distance it measured (see `statistic`), x h / |good_t|.
+    /// `oracle_pre_run`: a clean pre-run with the honest machines only, which a real master could
+    /// not do (oracle-assisted); threshold = `factor` x the largest honest distance it measured
+    /// (see `statistic`), x h / |good_t|. Formerly `calibrate`, a name still read.
     OraclePreRun(OraclePreRunThreshold),
     /// `adaptive`: from the run itself, Byzantine machines included, no oracle knowledge: at the
     /// end of each window, `factor` x the smallest threshold at which some machine qualifies as
