@@ -135,7 +135,7 @@ fn the_guard_keeps_more_than_half_of_the_machines_good_and_the_run_says_so() {
     assert!(
         warnings
             .iter()
-            .any(|w| w.starts_with(&format!("{honest_out} honest machine(s) were expelled"))),
+            .any(|w| w.starts_with(&format!("{honest_out} honest machine(s) were expelled by"))),
         "{warnings:?}"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -166,6 +166,9 @@ pub struct Summary {
     pub rounds_per_second: f64,
     #[serde(skip)]
     machines_total: usize,
+    /// Honest machines expelled by a window check (not for a crash or silence).
+    #[serde(skip)]
+    honest_window_expulsions: usize,
     #[serde(skip)]
     good: usize,
     #[serde(skip)]
@@ -225,6 +228,7 @@ impl Summary {
             wall_seconds: 0.0,
             rounds_per_second: 0.0,
             machines_total: info.roles.len(),
+            honest_window_expulsions: 0,
             good: info.roles.len(),
             last_loss: info.initial_loss,
             last_grad_norm: info.initial_grad_norm,
@@ -238,7 +242,12 @@ impl Summary {
         self.last_grad_norm = e.grad_norm;
         for x in &e.expulsions {
             match x.role {
-                Role::Honest => self.expelled.honest += 1,
+                Role::Honest => {
+                    self.expelled.honest += 1;
+                    if x.reason.starts_with("window_") {
+                        self.honest_window_expulsions += 1;
+                    }
+                }
                 Role::Byzantine => self.expelled.byzantine += 1,
             }
             self.first_expulsion_round.get_or_insert(e.round);
@@ -327,10 +336,10 @@ impl Summary {
                 g.min_good
             ));
         }
-        if self.expelled.honest > 0 {
+        if self.honest_window_expulsions > 0 {
             out.push(format!(
-                "{} honest machine(s) were expelled (false positives): the thresholds are too tight for the honest spread.",
-                self.expelled.honest
+                "{} honest machine(s) were expelled by the window checks (false positives): the thresholds are too tight for the honest spread.",
+                self.honest_window_expulsions
             ));
         }
         if let Some(f) = &self.filter {
