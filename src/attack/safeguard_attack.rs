@@ -155,6 +155,7 @@ mod tests {
                         reference: None,
                         distances: Vec::new(),
                     }],
+                    ..PublicState::default()
                 }),
             )
         };

@@ -185,6 +185,7 @@ mod tests {
                     reference: None,
                     distances: Vec::new(),
                 }],
+                ..PublicState::default()
             }),
         )
     }

@@ -282,6 +282,7 @@ mod tests {
                     reference: None,
                     distances: Vec::new(),
                 }],
+                ..PublicState::default()
             }),
         )
     }

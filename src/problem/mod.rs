@@ -138,8 +138,27 @@ pub struct ProblemInfo {
     /// `sigma` with `sigma^2 = E||g - grad f(x)||^2`, when the problem states it (the `theory`
     /// thresholds use it by default).
     pub noise_level: Option<f64>,
+    /// `V`, an almost-sure bound `||g - grad f(x)|| <= V` on the gradient noise (Assumption 2.1 of
+    /// Allen-Zhu et al. 2021), when the problem has one: the radius of bounded noise; `None` for
+    /// Gaussian noise. Not `noise_level`: for noise uniform in a ball of radius `V` in dimension
+    /// `d`, `noise_level = V sqrt(d/(d+2)) < V`. The safeguard's per-round filter and the `paper`
+    /// thresholds use it by default.
+    pub noise_bound: Option<f64>,
     /// The number of classes of a classification problem.
     pub classes: Option<usize>,
+}
+
+impl ProblemInfo {
+    /// The facts of a problem of dimension `dim` whose stochastic gradients are the true gradient
+    /// plus `noise`.
+    pub fn with_noise(dim: usize, noise: &Noise) -> Self {
+        ProblemInfo {
+            dim,
+            noise_level: Some(noise.level(dim)),
+            noise_bound: noise.bound(),
+            classes: None,
+        }
+    }
 }
 
 /// A problem kind: its parameter type, what it tells the checks, and how it is built.

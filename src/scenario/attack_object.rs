@@ -51,8 +51,7 @@ pub fn parse_attack_object(
     let from_round = from_round_of(&object, "").map_err(|(p, m)| fail(&p, &m))?;
     let info = ProblemInfo {
         dim,
-        noise_level: None,
-        classes: None,
+        ..ProblemInfo::default()
     };
     let ctx = CheckContext {
         setting,
