@@ -4,9 +4,9 @@
 //! windows of 300 and 50 rounds, 1500 rounds, seeds 1 to 3.
 //!
 //! Two ways to set the thresholds, both with factor 1.5:
-//! - calibrated on **i.i.d. shards** (the paper's assumption): the `calibrate` pre-run of the
+//! - calibrated on **i.i.d. shards** (the paper's assumption): the `oracle_pre_run` pre-run of the
 //!   i.i.d. run of the same seed, then used as `fixed` thresholds under every sharding;
-//! - calibrated on **the run's own shards** (the `calibrate` mode as is): the pre-run sees the
+//! - calibrated on **the run's own shards** (the `oracle_pre_run` mode as is): the pre-run sees the
 //!   same drift, so the thresholds grow with it.
 //!
 //! Run: `cargo run --release --example noniid_table` (about a minute on 2 cores); prints a
@@ -78,12 +78,12 @@ fn main() {
             json!({"kind": "dirichlet", "alpha": 0.1}),
         ),
     ];
-    let calibrate = json!({"mode": "calibrate", "factor": 1.5});
+    let pre_run = json!({"mode": "oracle_pre_run", "factor": 1.5});
     // The i.i.d. calibration of each seed, as fixed thresholds.
     let iid: Vec<Value> = SEEDS
         .iter()
         .map(|&seed| {
-            let s = run(seed, &shardings[0].1, calibrate.clone());
+            let s = run(seed, &shardings[0].1, pre_run.clone());
             json!({"mode": "fixed", "long": threshold(&s, "long"), "short": threshold(&s, "short")})
         })
         .collect();
@@ -99,7 +99,7 @@ fn main() {
             .collect();
         let own: Vec<Summary> = SEEDS
             .iter()
-            .map(|&seed| run(seed, sharding, calibrate.clone()))
+            .map(|&seed| run(seed, sharding, pre_run.clone()))
             .collect();
         let expelled =
             |v: &[Summary]| -> Vec<f64> { v.iter().map(|s| s.expelled.honest as f64).collect() };

@@ -40,9 +40,13 @@
 //! window; the honest spread gains the boundary term, about `beta sqrt(2 / (1 - beta^2)) sigma`
 //! (2.9 sigma at `beta = 0.9`), small against `sqrt(W) sigma` for windows of more than a few
 //! tens of rounds. `theory` thresholds are computed from the gradient noise and ignore both
-//! effects (scale them by `1 / (1 - beta)` yourself for `heavy_ball`); `calibrate` thresholds
-//! come from a pre-run that uses the same worker momentum, server momentum and schedule, so they
-//! measure what the windows will hold.
+//! effects (scale them by `1 / (1 - beta)` yourself for `heavy_ball`); `oracle_pre_run`
+//! thresholds come from a pre-run that uses the same worker momentum, server momentum and
+//! schedule, so they measure what the windows will hold; `adaptive` thresholds are measured on
+//! the run's own vectors. The safeguard's per-round filter bounds the noise of what machines
+//! send: an `ema` buffer keeps a gradient's bound `V` (its weights sum to at most 1), a
+//! `heavy_ball` buffer's is `V / (1 - beta)`, and the safeguard's default `noise_bound` is
+//! scaled accordingly ([`Momentum::noise_scale`]).
 //!
 //! **Server momentum** (`server_momentum`) is kept by the master on the aggregate (as in
 //! FedAvgM: Hsu, Qi & Brown 2019), outside the rule: the rule still sees the machines' vectors.
@@ -284,6 +288,19 @@ pub struct Momentum {
     pub form: MomentumForm,
 }
 
+impl Momentum {
+    /// The factor from a bound `V` on the gradient noise (`||g_t - grad f(x_t)|| <= V`) to a bound
+    /// on the buffer's noise, `||m_t - (the same recurrence on the true gradients)||`: the sum of
+    /// the weights, `sum_k w beta^k` with `w` the weight of a new gradient; `1` for `ema`
+    /// (`(1 - beta) sum_k beta^k <= 1`) and without momentum, `1 / (1 - beta)` for `heavy_ball`.
+    pub fn noise_scale(&self) -> f64 {
+        match self.form {
+            MomentumForm::HeavyBall if self.beta > 0.0 => 1.0 / (1.0 - self.beta),
+            _ => 1.0,
+        }
+    }
+}
+
 /// A momentum buffer, from zero: [`MomentumBuffer::push`] adds one round's vector.
 #[derive(Debug, Clone, Default)]
 pub struct MomentumBuffer {
@@ -459,6 +476,15 @@ mod tests {
         assert_eq!(out[0], array![1.0, 0.0]);
         assert_eq!(out[1], array![0.5, 2.0]);
         assert_eq!(out[2], array![4.25, 5.0]);
+        assert_eq!(
+            Momentum {
+                beta: 0.5,
+                form: MomentumForm::HeavyBall
+            }
+            .noise_scale(),
+            2.0
+        );
+        assert_eq!(ema.momentum.noise_scale(), 1.0);
         // No momentum: the vector itself, nothing kept.
         let mut none = MomentumBuffer::new(Momentum::default());
         assert_eq!(none.push(g[2].clone()), g[2]);

@@ -172,7 +172,7 @@ fn learning_runs_are_byte_identical_whatever_the_thread_count() {
     s["workers"] = json!({"honest": 5, "byzantine": 2});
     s["attack"] = json!({"kind": "sign_flip"});
     s["aggregator"] = json!({"kind": "safeguard", "window_short": 10,
-                             "threshold": {"mode": "calibrate"}});
+                             "threshold": {"mode": "oracle_pre_run"}});
     s["optimizer"] = json!({"lr": 0.1, "worker_momentum": 0.9});
     s["eval_every"] = json!(7);
     let (o1, r1) = run_json(tmp.path(), &s, &["--threads", "1"]);

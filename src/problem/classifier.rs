@@ -361,7 +361,7 @@ impl<M: Model> Problem for Classifier<M> {
     }
     /// The noise level at the initial point of seed 0 (`initial_point` from stream
     /// `(0, INIT)`), computed once on first use ([`Classifier::noise_level_at`] gives it at any
-    /// point). Learning tasks should prefer calibrated thresholds.
+    /// point). Learning tasks should prefer measured thresholds (`oracle_pre_run`, `adaptive`).
     fn noise_level(&self) -> f64 {
         *self.noise_level.get_or_init(|| {
             let x0 = self

@@ -381,16 +381,17 @@ impl Learning<'_> {
 
     /// The facts the rest of the scenario is checked against: the model's dimension for the
     /// data's shape (without loading the data), the number of classes, and no stated noise level
-    /// (`theory` thresholds need an explicit `sigma`; prefer `calibrate`).
+    /// or bound (`theory` thresholds need an explicit `sigma`, `paper` thresholds a
+    /// `noise_bound`; `oracle_pre_run` and `adaptive` measure the spread).
     pub fn info<S: ModelSpec>(&self, model: &S) -> ProblemInfo {
         let (features, classes) = self.data.source().shape();
-        // Any fact added to `ProblemInfo` later (e.g. a noise bound) stays at its default here.
-        #[allow(clippy::needless_update)]
         ProblemInfo {
             dim: model.model(features, classes).map_or(0, |m| m.dim()),
             noise_level: None,
+            // A minibatch gradient's deviation is bounded (the data are finite), but the bound
+            // is not known from the parameters: the safeguard's filter estimates its radius.
+            noise_bound: None,
             classes: Some(classes),
-            ..Default::default()
         }
     }
 

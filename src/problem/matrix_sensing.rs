@@ -271,12 +271,7 @@ impl Params for MatrixSensingParams {
 
 impl ProblemKind for MatrixSensingParams {
     fn info(&self) -> ProblemInfo {
-        let dim = self.n * self.rank;
-        ProblemInfo {
-            dim,
-            noise_level: Some(self.noise.0.noise().level(dim)),
-            ..Default::default()
-        }
+        ProblemInfo::with_noise(self.n * self.rank, &self.noise.0.noise())
     }
     /// `M`'s eigenvectors are drawn from the run's `DATA` stream.
     fn build(&self, setting: &Setting) -> Result<Arc<dyn Problem>, String> {

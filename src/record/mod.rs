@@ -2,21 +2,27 @@
 //!
 //! An [`Observer`] gets `init` once, `round` once per round and `finish` once (argmin's observer
 //! idea). [`RunRecorder`] writes the run directory: `rounds.csv`, `expulsions.csv`, `faults.csv`,
-//! `workers.csv`, `window_distances.csv` (safeguard), `trajectory.csv` (2-parameter problems),
+//! `workers.csv`, `window_distances.csv` (safeguard), `dropped.csv` (the safeguard's filter:
+//! `round,worker,role,neighbours,radius`, one row per vector left out of a step),
+//! `trajectory.csv` (2-parameter problems),
 //! `summary.json` and `scenario.json`. Files are written into a staging directory that is renamed
 //! into place only when complete ([`Staging`]), so a killed process never leaves a truncated file
 //! that looks complete.
 
+mod summary;
+
 use crate::actors::{Fault, Role, RoundEvent};
-use crate::aggregate::WindowDistance;
+use crate::aggregate::{RuleInfo, WindowDistance};
 use crate::error::Error;
 use crate::linalg::Vector;
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+
+pub use summary::{
+    ByRole, Expelled, FaultEntry, Faults, FilterSummary, Final, GuardSummary, SecondOrder, Status,
+    Summary,
+};
 
 /// What observers learn before the first round.
 #[derive(Debug, Clone)]
@@ -52,6 +58,8 @@ pub struct RunInfo {
     pub thresholds: Vec<(String, f64)>,
     /// The aggregator has windows (window_distances.csv is written).
     pub has_windows: bool,
+    /// The aggregator's filter and guard (dropped.csv is written when it has a filter).
+    pub rule: RuleInfo,
 }
 
 /// Receives the run's events.
@@ -65,271 +73,6 @@ pub trait Observer {
     /// After the last round (also after divergence or interruption).
     fn finish(&mut self, _summary: &Summary) -> Result<(), Error> {
         Ok(())
-    }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Every round ran.
-    Completed,
-    /// The parameters became non-finite or left the divergence bound.
-    Diverged,
-    /// Stopped by the user (Ctrl-C) after a round.
-    Interrupted,
-}
-
-/// Loss, gradient norm and the problem's metrics at the end (the last evaluated round, which is
-/// the last round run).
-#[derive(Debug, Clone, Serialize)]
-pub struct Final {
-    /// Final loss (null if not finite).
-    pub loss: Option<f64>,
-    /// Final true-gradient norm (null if not finite).
-    pub grad_norm: Option<f64>,
-    /// The problem's metrics at the end, by name (`accuracy`, `test_loss`, `min_eig`, ...; null
-    /// if not finite): one key each, next to `loss`.
-    #[serde(flatten)]
-    pub metrics: BTreeMap<&'static str, Option<f64>>,
-}
-
-impl Final {
-    fn of(loss: f64, grad_norm: f64, metrics: &[(&'static str, f64)]) -> Self {
-        Final {
-            loss: finite(loss),
-            grad_norm: finite(grad_norm),
-            metrics: metrics.iter().map(|(n, v)| (*n, finite(*v))).collect(),
-        }
-    }
-}
-
-/// The final iterate's second-order test: is it an `(eps, sqrt(eps))`-approximate local minimum
-/// (`||grad f|| <= eps` and `min_eig >= -sqrt(eps)`; Allen-Zhu et al. 2021, Theorem 2.3)?
-#[derive(Debug, Clone, Serialize)]
-pub struct SecondOrder {
-    /// The round of the final iterate.
-    pub round: u64,
-    /// `eps`.
-    pub eps: f64,
-    /// `||grad f||` there (null if not finite).
-    pub grad_norm: Option<f64>,
-    /// The bound on it, `eps`.
-    pub grad_norm_bound: f64,
-    /// The Lanczos estimate of the smallest Hessian eigenvalue there (null if not finite or not
-    /// computed).
-    pub min_eig: Option<f64>,
-    /// The bound on it, `-sqrt(eps)`.
-    pub min_eig_bound: f64,
-    /// Both bounds hold.
-    pub approximate_local_minimum: bool,
-}
-
-/// Expelled machines by role.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Expelled {
-    /// Byzantine machines expelled.
-    pub byzantine: usize,
-    /// Honest machines expelled (false positives).
-    pub honest: usize,
-}
-
-/// Faults seen during the run.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Faults {
-    /// All faults.
-    pub total: u64,
-    /// Count per kind (`non_finite`, `wrong_length`, `silent`, `duplicate_reply`, `crashed`,
-    /// `timeout`).
-    pub by_kind: BTreeMap<String, u64>,
-    /// The first 100 faults (all of them are in faults.csv).
-    pub first: Vec<FaultEntry>,
-}
-
-/// One fault, for summary.json.
-#[derive(Debug, Clone, Serialize)]
-pub struct FaultEntry {
-    /// Round.
-    pub round: u64,
-    /// Machine.
-    pub worker: usize,
-    /// `honest` or `byzantine`.
-    pub role: &'static str,
-    /// What happened.
-    pub kind: &'static str,
-    /// For a crash: the panic's message and location, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-/// The run's summary (summary.json).
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    /// Run name.
-    pub name: String,
-    /// `completed`, `diverged` or `interrupted`.
-    pub status: Status,
-    /// Rounds run.
-    pub rounds: u64,
-    /// Loss, gradient norm and metrics after the last round run.
-    #[serde(rename = "final")]
-    pub final_: Final,
-    /// Whether the final iterate is an approximate local minimum (when the scenario has an
-    /// `evaluation` object).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub second_order: Option<SecondOrder>,
-    /// The problem's known minimum (for comparison with `final.loss`).
-    pub min_loss: Option<f64>,
-    /// Machines of each role.
-    pub machines: BTreeMap<&'static str, usize>,
-    /// Expelled machines by role.
-    pub expelled: Expelled,
-    /// First round with an expulsion.
-    pub first_expulsion_round: Option<u64>,
-    /// Rounds in which no machine qualified as safeguard reference.
-    pub no_reference_rounds: u64,
-    /// Rounds whose aggregate overflowed to a non-finite value, so no step was taken.
-    pub skipped_steps: u64,
-    /// Warnings about the run's settings or its course (plain sentences; also printed by `run`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    /// The aggregator's thresholds at the start (all machines good) and what its calibration
-    /// measured, if any.
-    pub thresholds: Option<BTreeMap<String, f64>>,
-    /// Faults seen.
-    pub faults: Faults,
-    /// Master seed.
-    pub seed: u64,
-    /// Wall-clock seconds (the only field that differs between identical runs).
-    pub wall_seconds: f64,
-    /// Rounds per wall-clock second.
-    pub rounds_per_second: f64,
-    #[serde(skip)]
-    last_loss: f64,
-    #[serde(skip)]
-    last_grad_norm: f64,
-    #[serde(skip)]
-    last_metrics: Vec<(&'static str, f64)>,
-    #[serde(skip)]
-    last_evaluated_round: u64,
-    #[serde(skip)]
-    local_min_eps: Option<f64>,
-}
-
-fn finite(x: f64) -> Option<f64> {
-    x.is_finite().then_some(x)
-}
-
-impl Summary {
-    /// An empty summary for a run about to start.
-    pub fn new(info: &RunInfo) -> Self {
-        let mut machines = BTreeMap::new();
-        machines.insert(
-            "honest",
-            info.roles.iter().filter(|r| **r == Role::Honest).count(),
-        );
-        machines.insert(
-            "byzantine",
-            info.roles.iter().filter(|r| **r == Role::Byzantine).count(),
-        );
-        let thresholds: BTreeMap<String, f64> = info.thresholds.iter().cloned().collect();
-        Summary {
-            name: info.name.clone(),
-            status: Status::Completed,
-            rounds: 0,
-            final_: Final::of(
-                info.initial_loss,
-                info.initial_grad_norm,
-                &info.initial_metrics,
-            ),
-            second_order: None,
-            min_loss: info.min_loss,
-            machines,
-            expelled: Expelled::default(),
-            first_expulsion_round: None,
-            no_reference_rounds: 0,
-            skipped_steps: 0,
-            warnings: warnings(info),
-            thresholds: (!thresholds.is_empty()).then_some(thresholds),
-            faults: Faults::default(),
-            seed: info.seed,
-            wall_seconds: 0.0,
-            rounds_per_second: 0.0,
-            last_loss: info.initial_loss,
-            last_grad_norm: info.initial_grad_norm,
-            last_metrics: info.initial_metrics.clone(),
-            last_evaluated_round: 0,
-            local_min_eps: info.local_min_eps,
-        }
-    }
-
-    /// Account for one round.
-    pub fn observe(&mut self, e: &RoundEvent) {
-        self.rounds = e.round;
-        if e.evaluated {
-            self.last_loss = e.loss;
-            self.last_grad_norm = e.grad_norm;
-            self.last_metrics.clone_from(&e.metrics);
-            self.last_evaluated_round = e.round;
-        }
-        for x in &e.expulsions {
-            match x.role {
-                Role::Honest => self.expelled.honest += 1,
-                Role::Byzantine => self.expelled.byzantine += 1,
-            }
-            self.first_expulsion_round.get_or_insert(e.round);
-        }
-        if e.no_reference {
-            self.no_reference_rounds += 1;
-        }
-        if e.step_skipped {
-            self.skipped_steps += 1;
-        }
-        for f in &e.faults {
-            self.faults.total += 1;
-            *self.faults.by_kind.entry(f.kind.to_string()).or_default() += 1;
-            if self.faults.first.len() < 100 {
-                self.faults.first.push(FaultEntry {
-                    round: f.round,
-                    worker: f.worker,
-                    role: f.role.as_str(),
-                    kind: f.kind,
-                    detail: f.detail.clone(),
-                });
-            }
-        }
-    }
-
-    /// Close the summary.
-    pub fn finish(&mut self, status: Status, elapsed: Duration) {
-        self.status = status;
-        self.final_ = Final::of(self.last_loss, self.last_grad_norm, &self.last_metrics);
-        self.second_order = self.local_min_eps.map(|eps| {
-            let min_eig = self
-                .last_metrics
-                .iter()
-                .find(|(n, _)| *n == "min_eig")
-                .map_or(f64::NAN, |(_, v)| *v);
-            SecondOrder {
-                round: self.last_evaluated_round,
-                eps,
-                grad_norm: finite(self.last_grad_norm),
-                grad_norm_bound: eps,
-                min_eig: finite(min_eig),
-                min_eig_bound: -eps.sqrt(),
-                approximate_local_minimum: crate::problem::hessian::is_approximate_local_minimum(
-                    self.last_grad_norm,
-                    min_eig,
-                    eps,
-                ),
-            }
-        });
-        self.wall_seconds = elapsed.as_secs_f64();
-        self.rounds_per_second = if self.wall_seconds > 0.0 {
-            self.rounds as f64 / self.wall_seconds
-        } else {
-            0.0
-        };
     }
 }
 
@@ -520,6 +263,7 @@ pub struct RunRecorder {
     expulsions: Option<Csv>,
     faults: Option<Csv>,
     distances: Option<Csv>,
+    dropped: Option<Csv>,
     trajectory: Option<Csv>,
     metric_names: Vec<&'static str>,
     pending: Option<String>,
@@ -539,6 +283,7 @@ impl RunRecorder {
             expulsions: None,
             faults: None,
             distances: None,
+            dropped: None,
             trajectory: None,
             metric_names: Vec::new(),
             pending: None,
@@ -646,6 +391,13 @@ impl Observer for RunRecorder {
                 "round,worker,role,window,distance,threshold",
             )?);
         }
+        if info.rule.filter.is_some() {
+            self.dropped = Some(Csv::create(
+                &self.dir,
+                "dropped.csv",
+                "round,worker,role,neighbours,radius",
+            )?);
+        }
         if info.dim == 2 {
             let mut t = Csv::create(&self.dir, "trajectory.csv", "round,x0,x1")?;
             t.line(&format!(
@@ -696,6 +448,18 @@ impl Observer for RunRecorder {
                 role.as_str()
             ))?;
         }
+        if let Some(c) = self.dropped.as_mut() {
+            for d in &e.dropped {
+                c.line(&format!(
+                    "{},{},{},{},{}",
+                    e.round,
+                    d.worker,
+                    d.role.as_str(),
+                    d.neighbours,
+                    fmt_f64(d.radius)
+                ))?;
+            }
+        }
         // Window distances follow eval_every too (m x 2 rows a round would dominate the disk),
         // and, like rounds.csv, always include the last round run.
         if self.distances.is_some() {
@@ -731,6 +495,7 @@ impl Observer for RunRecorder {
             self.expulsions.take(),
             self.faults.take(),
             self.distances.take(),
+            self.dropped.take(),
             self.trajectory.take(),
         ]
         .into_iter()
@@ -784,6 +549,7 @@ mod tests {
             seed: 1,
             thresholds: Vec::new(),
             has_windows,
+            rule: RuleInfo::default(),
         }
     }
 
