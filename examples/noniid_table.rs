@@ -1,16 +1,21 @@
 //! Honest machines on non-i.i.d. shards drift apart, and the safeguard's windows measure exactly
-//! that: how many *honest* machines does the double safeguard expel on digits when the data are
-//! split with label skew? No attack, 10 honest machines, a 64-64-10 MLP (tanh), batch 32, lr 0.1,
-//! windows of 300 and 50 rounds, 1500 rounds, seeds 1 to 3.
+//! that: what does the double safeguard do to *honest* machines on digits when the data are split
+//! with label skew? No attack, 10 honest machines, a 64-64-10 MLP (tanh), batch 32, lr 0.1,
+//! windows of 300 and 50 rounds, factor 1.5, 1500 rounds, seeds 1 to 3.
 //!
-//! Two ways to set the thresholds, both with factor 1.5:
-//! - calibrated on **i.i.d. shards** (the paper's assumption): the `oracle_pre_run` pre-run of the
-//!   i.i.d. run of the same seed, then used as `fixed` thresholds under every sharding;
-//! - calibrated on **the run's own shards** (the `oracle_pre_run` mode as is): the pre-run sees the
-//!   same drift, so the thresholds grow with it.
+//! Three configurations per sharding:
+//! - **i.i.d. calibration, no filter or guard, `most_neighbours`**: Algorithm 1 as printed
+//!   (`filter` and `guard` off), with the known workaround when no machine qualifies as reference,
+//!   and the thresholds an `oracle_pre_run` pre-run measures on **i.i.d. shards** (the paper's
+//!   assumption), used as `fixed` thresholds under every sharding;
+//! - **i.i.d. calibration, defaults**: the same thresholds, and the same pre-run's measured
+//!   `2V` as the filter's radius (`noise_bound`), with the safeguard's defaults (the per-round
+//!   filter, the guard, `keep_all`);
+//! - **own-shard calibration, defaults**: `oracle_pre_run` as is, whose pre-run sees the run's
+//!   own shards, so the thresholds and the filter's radius grow with the drift.
 //!
-//! Run: `cargo run --release --example noniid_table` (about a minute on 2 cores); prints a
-//! markdown table.
+//! Run: `cargo run --release --example noniid_table` (about a minute and a half on 2 cores);
+//! prints a markdown table.
 
 use safeguard_sim::record::Summary;
 use safeguard_sim::scenario::Scenario;
@@ -19,15 +24,14 @@ use serde_json::{Value, json};
 
 const SEEDS: [u64; 3] = [1, 2, 3];
 
-fn run(seed: u64, sharding: &Value, threshold: Value) -> Summary {
+fn run(seed: u64, sharding: &Value, aggregator: &Value) -> Summary {
     let text = json!({
         "name": "noniid", "seed": seed, "rounds": 1500,
         "workers": {"honest": 10, "byzantine": 0},
         "problem": {"kind": "mlp", "hidden": [64], "activation": "tanh",
                     "data": {"kind": "digits"}, "sharding": sharding, "batch_size": 32},
         "optimizer": {"lr": 0.1},
-        "aggregator": {"kind": "safeguard", "window_long": 300, "window_short": 50,
-                       "threshold": threshold},
+        "aggregator": aggregator,
         "eval_every": 100
     });
     let scenario = Scenario::from_json_str(&text.to_string(), "noniid.json")
@@ -39,20 +43,11 @@ fn run(seed: u64, sharding: &Value, threshold: Value) -> Summary {
 
 /// `mean (a, b, c)` of the per-seed values: the mean with `digits` decimals, each value with
 /// `each` decimals.
-fn cell(values: &[f64], digits: usize, each: usize) -> String {
+fn cell(values: impl Iterator<Item = f64>, digits: usize, each: usize) -> String {
+    let values: Vec<f64> = values.collect();
     let mean = values.iter().sum::<f64>() / values.len() as f64;
     let each: Vec<String> = values.iter().map(|v| format!("{v:.each$}")).collect();
     format!("{mean:.digits$} ({})", each.join(", "))
-}
-
-fn accuracy(s: &Summary) -> f64 {
-    100.0
-        * s.final_
-            .metrics
-            .get("accuracy")
-            .copied()
-            .flatten()
-            .unwrap_or(f64::NAN)
 }
 
 fn threshold(s: &Summary, window: &str) -> f64 {
@@ -65,65 +60,96 @@ fn threshold(s: &Summary, window: &str) -> f64 {
 fn main() {
     let shardings = [
         ("iid", json!({"kind": "iid"})),
-        (
-            "dirichlet, alpha 1.0",
-            json!({"kind": "dirichlet", "alpha": 1.0}),
-        ),
-        (
-            "dirichlet, alpha 0.3",
-            json!({"kind": "dirichlet", "alpha": 0.3}),
-        ),
-        (
-            "dirichlet, alpha 0.1",
-            json!({"kind": "dirichlet", "alpha": 0.1}),
-        ),
+        ("dirichlet 1.0", json!({"kind": "dirichlet", "alpha": 1.0})),
+        ("dirichlet 0.3", json!({"kind": "dirichlet", "alpha": 0.3})),
+        ("dirichlet 0.1", json!({"kind": "dirichlet", "alpha": 0.1})),
     ];
-    let pre_run = json!({"mode": "oracle_pre_run", "factor": 1.5});
-    // The i.i.d. calibration of each seed, as fixed thresholds.
-    let iid: Vec<Value> = SEEDS
+    let safeguard = json!({"kind": "safeguard", "window_long": 300, "window_short": 50,
+                           "threshold": {"mode": "oracle_pre_run", "factor": 1.5}});
+    // The i.i.d. pre-run of each seed: its thresholds, and its measured 2V as the filter's radius.
+    let iid: Vec<(Value, Value)> = SEEDS
         .iter()
         .map(|&seed| {
-            let s = run(seed, &shardings[0].1, pre_run.clone());
-            json!({"mode": "fixed", "long": threshold(&s, "long"), "short": threshold(&s, "short")})
+            let s = run(seed, &shardings[0].1, &safeguard);
+            let fixed = json!({"mode": "fixed", "long": threshold(&s, "long"),
+                               "short": threshold(&s, "short")});
+            let mut printed = safeguard.clone();
+            printed["threshold"] = fixed.clone();
+            printed["filter"] = json!(false);
+            printed["guard"] = json!(false);
+            printed["on_no_reference"] = json!("most_neighbours");
+            let mut defaults = safeguard.clone();
+            defaults["threshold"] = fixed;
+            defaults["noise_bound"] =
+                json!(threshold(&s, "calibrated_max_pairwise_gradient") / 2.0);
+            (printed, defaults)
         })
         .collect();
     println!(
-        "| sharding | i.i.d. thresholds: honest expelled (of 10) | first expulsion (round) | final test accuracy (%) | own-shard thresholds: honest expelled | short-window threshold | final test accuracy (%) |"
+        "| sharding | safeguard | short-window threshold | honest expelled (of 10) | first expulsion (round) | expulsions withheld by the guard | no-reference rounds | honest vectors dropped by the filter | final test accuracy (%) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (label, sharding) in &shardings {
-        let fixed: Vec<Summary> = SEEDS
-            .iter()
-            .zip(&iid)
-            .map(|(&seed, th)| run(seed, sharding, th.clone()))
-            .collect();
-        let own: Vec<Summary> = SEEDS
-            .iter()
-            .map(|&seed| run(seed, sharding, pre_run.clone()))
-            .collect();
-        let expelled =
-            |v: &[Summary]| -> Vec<f64> { v.iter().map(|s| s.expelled.honest as f64).collect() };
-        let first: Vec<String> = fixed
-            .iter()
-            .map(|s| {
-                s.first_expulsion_round
-                    .map_or_else(|| "-".to_string(), |r| r.to_string())
-            })
-            .collect();
-        println!(
-            "| {label} | {} | {} | {} | {} | {} | {} |",
-            cell(&expelled(&fixed), 1, 0),
-            first.join(", "),
-            cell(&fixed.iter().map(accuracy).collect::<Vec<_>>(), 1, 1),
-            cell(&expelled(&own), 1, 0),
-            cell(
-                &own.iter()
-                    .map(|s| threshold(s, "short"))
-                    .collect::<Vec<_>>(),
-                1,
-                1
+        let configurations: [(&str, Vec<Summary>); 3] = [
+            (
+                "i.i.d. calibration, no filter or guard, `most_neighbours`",
+                SEEDS
+                    .iter()
+                    .zip(&iid)
+                    .map(|(&seed, (printed, _))| run(seed, sharding, printed))
+                    .collect(),
             ),
-            cell(&own.iter().map(accuracy).collect::<Vec<_>>(), 1, 1),
-        );
+            (
+                "i.i.d. calibration, defaults",
+                SEEDS
+                    .iter()
+                    .zip(&iid)
+                    .map(|(&seed, (_, defaults))| run(seed, sharding, defaults))
+                    .collect(),
+            ),
+            (
+                "own-shard calibration, defaults",
+                SEEDS
+                    .iter()
+                    .map(|&seed| run(seed, sharding, &safeguard))
+                    .collect(),
+            ),
+        ];
+        for (name, runs) in &configurations {
+            let first: Vec<String> = runs
+                .iter()
+                .map(|s| {
+                    s.first_expulsion_round
+                        .map_or_else(|| "-".to_string(), |r| r.to_string())
+                })
+                .collect();
+            let withheld = runs.iter().map(|s| {
+                s.guard
+                    .as_ref()
+                    .map_or(0.0, |g| g.withheld_expulsions as f64)
+            });
+            let dropped = runs
+                .iter()
+                .map(|s| s.filter.as_ref().map_or(0.0, |f| f.dropped.honest as f64));
+            let accuracy = runs.iter().map(|s| {
+                100.0
+                    * s.final_
+                        .metrics
+                        .get("accuracy")
+                        .copied()
+                        .flatten()
+                        .unwrap_or(f64::NAN)
+            });
+            println!(
+                "| {label} | {name} | {} | {} | {} | {} | {} | {} | {} |",
+                cell(runs.iter().map(|s| threshold(s, "short")), 1, 1),
+                cell(runs.iter().map(|s| s.expelled.honest as f64), 1, 0),
+                first.join(", "),
+                cell(withheld, 0, 0),
+                cell(runs.iter().map(|s| s.no_reference_rounds as f64), 0, 0),
+                cell(dropped, 0, 0),
+                cell(accuracy, 1, 1),
+            );
+        }
     }
 }
