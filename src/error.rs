@@ -50,6 +50,10 @@ pub enum Error {
     /// The actor system failed (a coordinator mailbox closed, or a runtime error).
     #[error("simulation failed: {0}")]
     Runtime(String),
+    /// Bad input to `safeguard-sim aggregate` (exit code 2): a bad rule object, unusable vectors,
+    /// or an aggregate that overflows.
+    #[error(transparent)]
+    Aggregate(#[from] crate::aggregate::AggregateInputError),
 }
 
 impl Error {
@@ -58,6 +62,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Scenario(_)
+            | Error::Aggregate(_)
             | Error::OutputExists(_)
             | Error::UnsafeOutput(..)
             | Error::NotARun(_) => 2,

@@ -34,6 +34,12 @@ pub fn distance(a: &Vector, b: &Vector) -> f64 {
     }
 }
 
+/// Squared Euclidean distance `sum_k (a_k - b_k)^2` of two slices (the shorter length), summed in
+/// index order: the *direct* value the distance-based rules certify their decisions against.
+pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>()
+}
+
 /// Mean of the given vectors, added in the order given (callers pass them sorted by worker id).
 /// Returns the zero vector of length `dim` for an empty input.
 pub fn mean<'a, I>(vectors: I, dim: usize) -> Vector
@@ -66,6 +72,7 @@ mod tests {
     fn norm_distance_mean() {
         assert_eq!(norm(&array![3.0, 4.0]), 5.0);
         assert_eq!(distance(&array![1.0, 1.0], &array![4.0, 5.0]), 5.0);
+        assert_eq!(squared_distance(&[1.0, 1.0], &[4.0, 5.0]), 25.0);
         let vs = [array![1.0, 2.0], array![3.0, 6.0]];
         assert_eq!(mean(vs.iter(), 2), array![2.0, 4.0]);
         assert_eq!(mean(std::iter::empty(), 3), Vector::zeros(3));

@@ -17,6 +17,8 @@ pub mod streams {
     pub const CALIBRATION: u64 = 1 << 41;
     /// The adversary's own randomness for Byzantine worker `i` uses `ADVERSARY + i`.
     pub const ADVERSARY: u64 = 1 << 42;
+    /// The `bucketing` pre-aggregator's permutations.
+    pub const BUCKETING: u64 = 1 << 43;
 }
 
 /// The generator for stream `stream` of master seed `seed`.

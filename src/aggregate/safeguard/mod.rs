@@ -391,6 +391,8 @@ impl Aggregator for Safeguard {
             expel,
             no_reference,
             distances,
+            selected: None,
+            scores: None,
         }
     }
 

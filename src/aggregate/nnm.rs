@@ -1,0 +1,235 @@
+//! Pre-aggregator `nnm`: nearest-neighbour mixing (Y. Allouah, S. Farhadkhani, R. Guerraoui,
+//! N. Gupta, R. Pinot, J. Stephan, "Fixing by Mixing: A Recipe for Optimal Byzantine ML under
+//! Heterogeneity", AISTATS 2023).
+//!
+//! Each vector is replaced by the mean of its `n - f` nearest neighbours, itself included:
+//! `y_i = (1/(n-f)) sum_{j in N_i} x_j`. The rule after it then aggregates `y_1..y_n` with the
+//! same `f` (as the paper does). Ties go to the lower index; a vector is always its own
+//! neighbour (an identical vector elsewhere would tie at distance 0 and change nothing).
+//!
+//! Precondition: `2f < n` (the paper assumes `f < n/2`), checked with the scenario, unless
+//! `"unchecked": true`. At run time the neighbour count is clamped to `1..=n` (1: every vector
+//! unchanged; `n`: every vector becomes the mean); no vector in gives no vector out.
+//!
+//! Kernel: one Gram product for the distances, each neighbour set certified against the direct
+//! distances ([`super::kernel::distances`]); the means add the neighbours in index order, over
+//! cache-sized chunks of coordinates. Cost: `O(n^2 d)`.
+
+use super::kernel::distances::PairwiseDistances;
+use super::preconditions::{check_pairwise_memory, describe_f, describe_n, require, resolve_f};
+use super::{PreAggregator, PreAggregatorKind};
+use crate::linalg::Vector;
+use crate::registry::{BuildContext, CheckContext, ParamError, Params};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `nnm`: nearest-neighbour mixing, a pre-aggregator (Allouah et al. 2023): each vector becomes
+/// the mean of its n - f nearest neighbours, itself included. Needs 2f < n; past it the neighbour
+/// count is clamped to 1..n. Cost: O(n^2 d).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NnmParams {
+    /// Byzantine inputs assumed (default: the scenario's Byzantine count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f: Option<usize>,
+    /// Run even when 2f >= n.
+    #[serde(default)]
+    pub unchecked: bool,
+}
+
+impl Params for NnmParams {
+    fn check(&mut self, ctx: &CheckContext<'_>) -> Result<(), ParamError> {
+        let defaulted = self.f.is_none();
+        let f = resolve_f(&mut self.f, ctx);
+        check_pairwise_memory("nnm", 16, ctx)?;
+        require(2 * f < ctx.inputs, self.unchecked, || {
+            format!(
+                "nnm needs 2f < n (Allouah et al. 2023 assume f < n/2), but {} and {} give 2f = {}",
+                describe_n(ctx),
+                describe_f(f, defaulted),
+                2 * f
+            )
+        })
+    }
+}
+
+impl PreAggregatorKind for NnmParams {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn PreAggregator>, String> {
+        Ok(Box::new(Nnm {
+            f: self.f.unwrap_or(ctx.setting.byzantine),
+        }))
+    }
+}
+
+/// Nearest-neighbour mixing.
+#[derive(Debug, Clone)]
+pub struct Nnm {
+    /// Byzantine inputs assumed.
+    pub f: usize,
+}
+
+impl PreAggregator for Nnm {
+    fn apply(&mut self, vectors: Vec<Vector>) -> Vec<Vector> {
+        let dim = vectors.first().map_or(0, |v| v.len());
+        let rows = super::kernel::Rows::from_vectors(&vectors, dim);
+        nnm(&rows.slices(), dim, self.f)
+            .into_iter()
+            .map(Vector::from)
+            .collect()
+    }
+}
+
+/// The neighbour sets: for each `i`, itself and its `k - 1` nearest others (ties: lower index),
+/// ascending; certified against the direct distances.
+fn neighbour_sets(dist: &mut PairwiseDistances<'_>, k: usize) -> Vec<Vec<usize>> {
+    let n = dist.len();
+    (0..n)
+        .map(|i| {
+            let others = k - 1;
+            let order = |dist: &PairwiseDistances<'_>| -> Vec<usize> {
+                let mut o: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+                o.sort_unstable_by(|&a, &b| {
+                    dist.get(i, a).total_cmp(&dist.get(i, b)).then(a.cmp(&b))
+                });
+                o
+            };
+            let mut o = order(dist);
+            if others > 0 && others < o.len() {
+                let inside = o[..others]
+                    .iter()
+                    .map(|&j| dist.get(i, j) + dist.error(i, j))
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let outside = o[others..]
+                    .iter()
+                    .map(|&j| {
+                        let e = dist.error(i, j);
+                        if e.is_finite() {
+                            dist.get(i, j) - e
+                        } else {
+                            f64::NEG_INFINITY
+                        }
+                    })
+                    .fold(f64::INFINITY, f64::min);
+                if inside >= outside && !dist.is_exact(i) {
+                    dist.refine(i);
+                    o = order(dist);
+                }
+            }
+            let mut set: Vec<usize> = o.into_iter().take(others).collect();
+            set.push(i);
+            set.sort_unstable();
+            set
+        })
+        .collect()
+}
+
+/// Nearest-neighbour mixing of `rows` (each of length >= `dim`; finite values) assuming `f`
+/// Byzantine: `n` mixed vectors (none without rows).
+pub fn nnm(rows: &[&[f64]], dim: usize, f: usize) -> Vec<Vec<f64>> {
+    let n = rows.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let k = n.saturating_sub(f).clamp(1, n);
+    let sets: Vec<Vec<usize>> = if k == 1 {
+        (0..n).map(|i| vec![i]).collect()
+    } else if k == n {
+        vec![(0..n).collect(); n]
+    } else {
+        let mut dist = PairwiseDistances::new(rows, dim);
+        neighbour_sets(&mut dist, k)
+    };
+    let mut out = vec![vec![0.0; dim]; n];
+    let width = ((1usize << 17) / n).clamp(64, 4096);
+    let denom = k as f64;
+    let mut start = 0;
+    while start < dim {
+        let end = (start + width).min(dim);
+        for (o, set) in out.iter_mut().zip(&sets) {
+            let dst = &mut o[start..end];
+            for &j in set {
+                for (a, x) in dst.iter_mut().zip(&rows[j][start..end]) {
+                    *a += x;
+                }
+            }
+            for a in dst.iter_mut() {
+                *a /= denom;
+            }
+        }
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::squared_distance;
+    use proptest::prelude::*;
+
+    fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
+        v.iter().map(|r| r.as_slice()).collect()
+    }
+
+    #[test]
+    fn known_answers() {
+        // ByzFL's unit test: f = 1 on the reference vectors.
+        let v = vec![
+            vec![1.0, 2.0, 3.0],
+            vec![4.0, 5.0, 6.0],
+            vec![7.0, 8.0, 9.0],
+        ];
+        assert_eq!(
+            nnm(&slices(&v), 3, 1),
+            vec![
+                vec![2.5, 3.5, 4.5],
+                vec![2.5, 3.5, 4.5],
+                vec![5.5, 6.5, 7.5]
+            ]
+        );
+        // f = 0: every vector becomes the mean; f >= n: unchanged.
+        assert_eq!(nnm(&slices(&v), 3, 0), vec![vec![4.0, 5.0, 6.0]; 3]);
+        assert_eq!(nnm(&slices(&v), 3, 7), v);
+        assert!(nnm(&[], 3, 1).is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn mixes_the_nearest_and_follows_permutations(
+            offset in prop::sample::select(vec![0.0, 1e7]),
+            pts in prop::collection::vec(prop::collection::vec(-4i32..4, 3), 1..12),
+            f in 0usize..6,
+        ) {
+            let rows: Vec<Vec<f64>> = pts.iter().map(|p| p.iter().map(|&c| offset + c as f64 * 0.5).collect()).collect();
+            let n = rows.len();
+            let out = nnm(&slices(&rows), 3, f);
+            let k = n.saturating_sub(f).clamp(1, n);
+            for i in 0..n {
+                // Brute force: itself plus the k - 1 nearest others by direct distance.
+                let mut others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+                others.sort_by(|&a, &b| squared_distance(&rows[i], &rows[a]).total_cmp(&squared_distance(&rows[i], &rows[b])).then(a.cmp(&b)));
+                let mut set: Vec<usize> = others.into_iter().take(k - 1).collect();
+                set.push(i);
+                set.sort_unstable();
+                let want = crate::aggregate::kernel::mean_of_rows(set.iter().map(|&j| rows[j].as_slice()), 3);
+                prop_assert_eq!(&out[i], &want);
+            }
+            // Reversed input: reversed output (equal up to which of equidistant vectors is
+            // taken, so compare where the neighbour distances are all distinct).
+            let mut rev = rows.clone();
+            rev.reverse();
+            let r = nnm(&slices(&rev), 3, f);
+            for i in 0..n {
+                let mut d: Vec<f64> = (0..n).filter(|&j| j != i).map(|j| squared_distance(&rows[i], &rows[j])).collect();
+                d.sort_by(f64::total_cmp);
+                if d.windows(2).all(|w| w[0] != w[1]) {
+                    for c in 0..3 {
+                        prop_assert!((r[n - 1 - i][c] - out[i][c]).abs() <= 1e-9 * (1.0 + out[i][c].abs()));
+                    }
+                }
+            }
+        }
+    }
+}
