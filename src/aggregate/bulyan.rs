@@ -180,7 +180,14 @@ impl Bulyan {
                     let mut pool = all;
                     let mut picked = Vec::with_capacity(theta);
                     let mut first_scores = Vec::new();
+                    let mut compacted_at = pool.len();
                     while picked.len() < theta {
+                        // The picked vectors are the central ones, at the front of every sorted
+                        // row: drop them now and then, or every score would skip them all.
+                        if pool.len() + pool.len() / 8 < compacted_at {
+                            scorer.compact(&pool);
+                            compacted_at = pool.len();
+                        }
                         let best = if pool.len() == 1 {
                             pool[0]
                         } else {
@@ -408,7 +415,7 @@ mod tests {
 
         #[test]
         fn invariants(
-            rows in prop::collection::vec(prop::collection::vec(-10f64..10.0, 2), 1..16),
+            rows in prop::collection::vec(prop::collection::vec(-10f64..10.0, 2), 1..26),
             f in 0usize..4,
         ) {
             let n = rows.len();

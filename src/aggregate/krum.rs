@@ -252,7 +252,7 @@ mod tests {
             // Far from the origin relative to the spread, with duplicates: the cases where the
             // Gram formula's cancellation and ties matter.
             offset in prop::sample::select(vec![0.0, 1e3, 1e8]),
-            pts in prop::collection::vec(prop::collection::vec(-3i32..3, 4), 2..12),
+            pts in prop::collection::vec(prop::collection::vec(-3i32..3, 4), 2..26),
             dup in any::<bool>(),
             f in 0usize..5,
         ) {

@@ -186,7 +186,7 @@ mod tests {
 
         #[test]
         fn selects_by_score_and_averages_the_selection(
-            rows in prop::collection::vec(prop::collection::vec(-10f64..10.0, 3), 1..15),
+            rows in prop::collection::vec(prop::collection::vec(-10f64..10.0, 3), 1..26),
             f in 0usize..5,
             q in prop::option::of(1usize..15),
         ) {

@@ -33,11 +33,16 @@
 //! the entries concerned, so every decision involving them is refined; the direct values are then
 //! `+inf`, never NaN.
 
-use crate::linalg::squared_distance;
+use crate::linalg::{LANES, accumulate_squares, squared_distance, sum_lanes};
 use ndarray::{Array2, ArrayView1, ArrayView2, Zip, linalg::general_mat_mul, s};
 
 /// Rows per tile of the Gram product.
 const TILE: usize = 128;
+/// Up to this many vectors, every distance is computed directly (one pass over the data with
+/// all pairs at once beats centring plus a product that small).
+pub const DIRECT_MAX_ROWS: usize = 16;
+/// Coordinates per chunk of the direct computation (a multiple of [`LANES`]).
+const DIRECT_CHUNK: usize = 2048;
 /// Below this many multiply-adds, the Gram product runs on the calling thread.
 const PARALLEL_WORK: usize = 1 << 26;
 
@@ -57,12 +62,27 @@ pub struct PairwiseDistances<'a> {
     unit: f64,
     /// `4 (d + 8)` times the smallest subnormal: the rounding of underflowing products.
     floor: f64,
+    /// The rows of the two largest radii.
+    largest: [Option<usize>; 2],
 }
 
 impl<'a> PairwiseDistances<'a> {
-    /// The distances between `rows` (each of length `d`; at least `d` numbers).
+    /// The distances between `rows` (each of length `d`; at least `d` numbers): direct for up
+    /// to [`DIRECT_MAX_ROWS`] rows (every row exact), from the Gram product above.
     pub fn new(rows: &'a [&'a [f64]], d: usize) -> Self {
         let n = rows.len();
+        if n <= DIRECT_MAX_ROWS {
+            return PairwiseDistances {
+                rows,
+                n,
+                sq: direct_all(rows, d),
+                radius: vec![0.0; n],
+                exact: vec![true; n],
+                unit: 0.0,
+                floor: 0.0,
+                largest: [None, None],
+            };
+        }
         let mut sq = vec![0.0; n * n];
         let mut radius = vec![0.0; n];
         if n > 1 && d > 0 {
@@ -88,11 +108,15 @@ impl<'a> PairwiseDistances<'a> {
                 }
             }
         }
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| radius[b].total_cmp(&radius[a]).then(a.cmp(&b)));
+        let largest = [order.first().copied(), order.get(1).copied()];
         PairwiseDistances {
             rows,
             n,
             sq,
             radius,
+            largest,
             exact: vec![false; n],
             unit: 4.0 * (d as f64 + 8.0) * (f64::EPSILON / 2.0),
             floor: 4.0 * (d as f64 + 8.0) * f64::from_bits(1),
@@ -127,15 +151,25 @@ impl<'a> PairwiseDistances<'a> {
         }
     }
 
-    /// The largest [`error`](Self::error) between `i` and the members of `set`.
-    pub fn row_error(&self, i: usize, set: &[usize]) -> f64 {
+    /// A bound on every [`error`](Self::error) of row `i` (0 once the row is refined): with the
+    /// largest other radius, `O(1)`.
+    pub fn row_error(&self, i: usize) -> f64 {
         if self.exact[i] {
             return 0.0;
         }
-        set.iter()
-            .filter(|&&j| j != i)
-            .map(|&j| self.error(i, j))
-            .fold(0.0, f64::max)
+        // The largest radius among the others: the first of the two largest that is not `i`.
+        let other = if self.largest[0] == Some(i) {
+            self.largest[1]
+        } else {
+            self.largest[0]
+        };
+        match other {
+            Some(j) => {
+                let s = self.radius[i] + self.radius[j];
+                self.unit * s * s + self.floor
+            }
+            None => 0.0,
+        }
     }
 
     /// True once row `i` was recomputed directly.
@@ -157,6 +191,36 @@ impl<'a> PairwiseDistances<'a> {
         }
         self.exact[i] = true;
     }
+}
+
+/// Every squared distance directly ([`squared_distance`]'s lane split), all pairs per chunk of
+/// coordinates so that the data is read once: `n * n`, symmetric.
+fn direct_all(rows: &[&[f64]], d: usize) -> Vec<f64> {
+    let n = rows.len();
+    let pairs: Vec<(usize, usize)> = (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .collect();
+    let mut acc = vec![[0.0; LANES]; pairs.len()];
+    let full = d / LANES * LANES;
+    let mut start = 0;
+    while start < full {
+        let end = (start + DIRECT_CHUNK).min(full);
+        for (a, &(i, j)) in acc.iter_mut().zip(&pairs) {
+            accumulate_squares(a, &rows[i][start..end], &rows[j][start..end]);
+        }
+        start = end;
+    }
+    let mut sq = vec![0.0; n * n];
+    for (a, &(i, j)) in acc.iter_mut().zip(&pairs) {
+        for k in full..d {
+            let t = rows[i][k] - rows[j][k];
+            a[k - full] += t * t;
+        }
+        let v = sum_lanes(a);
+        sq[i * n + j] = v;
+        sq[j * n + i] = v;
+    }
+    sq
 }
 
 /// The vectors minus their mean (summed in row order), as an `n x d` matrix.
@@ -284,6 +348,29 @@ mod tests {
     }
 
     #[test]
+    fn few_rows_are_direct_and_exact() {
+        let data: Vec<Vec<f64>> = (0..5)
+            .map(|i| {
+                (0..4099)
+                    .map(|k| ((i * 7 + k * 3) % 13) as f64 - 6.5)
+                    .collect()
+            })
+            .collect();
+        let rows = rows_of(&data);
+        let dist = PairwiseDistances::new(&rows, 4099);
+        for i in 0..5 {
+            assert!(dist.is_exact(i));
+            for j in 0..5 {
+                assert_eq!(
+                    dist.get(i, j).to_bits(),
+                    squared_distance(rows[i], rows[j]).to_bits()
+                );
+                assert_eq!(dist.error(i, j), 0.0);
+            }
+        }
+    }
+
+    #[test]
     fn tiles_and_threads_give_the_same_bits_as_one_product() {
         let n = 2 * TILE + 17;
         let d = 40;
@@ -308,7 +395,8 @@ mod tests {
 
     #[test]
     fn refine_is_exact_and_overflow_is_infinite_not_nan() {
-        let data = vec![vec![1e300, 0.0], vec![-1e300, 0.0], vec![0.0, 1.0]];
+        let mut data = vec![vec![1e300, 0.0], vec![-1e300, 0.0], vec![0.0, 1.0]];
+        data.extend((0..DIRECT_MAX_ROWS).map(|k| vec![k as f64, 2.0]));
         let rows = rows_of(&data);
         let mut dist = PairwiseDistances::new(&rows, 2);
         assert!(!dist.get(0, 1).is_nan());

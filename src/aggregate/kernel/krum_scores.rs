@@ -71,6 +71,23 @@ impl<'a> KrumScorer<'a> {
             .collect();
     }
 
+    /// Drop from the sorted rows every vector that is not in `members`, so that later scores
+    /// over (subsets of) `members` skip nothing; the rows of non-members are emptied. Scores are
+    /// unchanged (the dropped entries were skipped anyway).
+    pub fn compact(&mut self, members: &[usize]) {
+        let mut alive = vec![false; self.dist.len()];
+        for &i in members {
+            alive[i] = true;
+        }
+        for (i, row) in self.sorted.iter_mut().enumerate() {
+            if alive[i] {
+                row.retain(|&(_, j)| alive[j as usize]);
+            } else {
+                *row = Vec::new();
+            }
+        }
+    }
+
     /// The distances (for callers that need them after the selection).
     pub fn distances(&self) -> &PairwiseDistances<'a> {
         &self.dist
@@ -106,7 +123,7 @@ impl<'a> KrumScorer<'a> {
                     0.0
                 } else {
                     let k = k as f64;
-                    k * self.dist.row_error(i, members) + 4.0 * k * (f64::EPSILON / 2.0) * score
+                    k * self.dist.row_error(i) + 4.0 * k * (f64::EPSILON / 2.0) * score
                 };
                 Bounded { score, error }
             })
@@ -252,12 +269,19 @@ mod tests {
         let mut hair = base.clone();
         hair[3] += 1e-7;
         data.push(hair);
-        for s in 1..5 {
-            data.push(base.iter().map(|x| x + s as f64 * 0.5).collect());
+        // Enough vectors for the Gram path (more than DIRECT_MAX_ROWS), on a grid: many exact ties.
+        for s in 1..20 {
+            data.push(
+                base.iter()
+                    .enumerate()
+                    .map(|(k, x)| x + ((s * (k + 1)) % 5) as f64 * 0.5)
+                    .collect(),
+            );
         }
         let rows: Vec<&[f64]> = data.iter().map(|r| r.as_slice()).collect();
+        assert!(rows.len() > crate::aggregate::kernel::distances::DIRECT_MAX_ROWS);
         let members: Vec<usize> = (0..rows.len()).collect();
-        for k in 1..rows.len() {
+        for k in [1, 2, 5, 11, rows.len() - 1] {
             let direct = direct_scores(&rows, &members, k);
             let want = (0..rows.len())
                 .min_by(|&a, &b| direct[a].total_cmp(&direct[b]).then(a.cmp(&b)))
@@ -267,7 +291,7 @@ mod tests {
             assert_eq!(got, want, "k = {k}");
             let mut order: Vec<usize> = members.clone();
             order.sort_by(|&a, &b| direct[a].total_cmp(&direct[b]).then(a.cmp(&b)));
-            for q in 1..=rows.len() {
+            for q in [1, 2, 7, rows.len() / 2, rows.len()] {
                 let mut want_q = order[..q].to_vec();
                 want_q.sort_unstable();
                 let mut scorer = KrumScorer::new(PairwiseDistances::new(&rows, 64));

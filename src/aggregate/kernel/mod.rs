@@ -91,9 +91,7 @@ pub fn mean_of_rows<'r>(rows: impl IntoIterator<Item = &'r [f64]>, dim: usize) -
     let mut sum = vec![0.0; dim];
     let mut count = 0usize;
     for r in rows {
-        for (s, x) in sum.iter_mut().zip(r) {
-            *s += x;
-        }
+        crate::linalg::add_assign(&mut sum, r);
         count += 1;
     }
     if count > 0 {
