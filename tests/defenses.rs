@@ -198,6 +198,9 @@ fn alie_drags_median_and_krum_while_the_safeguard_holds() {
     let (_, krum_loss, krum_error) = run(json!({"kind": "krum", "f": 4, "unchecked": true}));
     let (status, safe_loss, safe_error) = run(quickstart()["aggregator"].clone());
     let (_, ideal_loss, _) = run(json!({"kind": "oracle"}));
+    eprintln!(
+        "final loss / mean agg_error: median {median_loss} / {median_error}, krum {krum_loss} / {krum_error}, safeguard {safe_loss} / {safe_error}, oracle {ideal_loss}"
+    );
     assert_eq!(status, Status::Completed);
     // The minimum is -0.5; the ideal line gets there, and so does the safeguard.
     assert!(

@@ -34,7 +34,7 @@ use super::kernel::columns::{
 use super::kernel::distances::PairwiseDistances;
 use super::kernel::krum_scores::{KrumScorer, Neighbours};
 use super::krum::published;
-use super::preconditions::{check_pairwise_memory, describe_f, describe_n, require, resolve_f};
+use super::preconditions::{AtLeast, check_pairwise_memory, resolve_f};
 use super::trimmed_mean::{trim_count, trimmed_mean};
 use super::{Aggregate, Aggregator, AggregatorKind, RoundInput};
 use crate::linalg::Vector;
@@ -98,15 +98,13 @@ impl Params for BulyanParams {
         let defaulted = self.f.is_none();
         let f = resolve_f(&mut self.f, ctx);
         check_pairwise_memory("bulyan", 32, ctx)?;
-        let n = ctx.inputs;
-        require(n >= 4 * f + 3, self.unchecked, || {
-            format!(
-                "bulyan needs n >= 4f + 3 (El Mhamdi et al. 2018), but {} and {} give 4f + 3 = {}",
-                describe_n(ctx),
-                describe_f(f, defaulted),
-                4 * f + 3
-            )
-        })
+        AtLeast {
+            rule: "bulyan",
+            paper: "El Mhamdi et al. 2018",
+            formula: "4f + 3",
+            need: 4 * f + 3,
+        }
+        .check(f, defaulted, self.unchecked, ctx)
     }
 }
 
@@ -277,10 +275,7 @@ impl Aggregator for Bulyan {
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let rows = Rows::of(input);
         let o = self.run(&rows.slices(), rows.dim);
-        let mut out = Aggregate::direction(o.direction);
-        out.selected = Some(o.selected.iter().map(|&i| rows.ids[i]).collect());
-        out.scores = Some(rows.ids.iter().copied().zip(o.scores).collect());
-        out
+        Aggregate::with_selection(o.direction, &rows.ids, &o.selected, &o.scores)
     }
 }
 
@@ -288,11 +283,8 @@ impl Aggregator for Bulyan {
 #[allow(clippy::needless_range_loop)] // coordinates index several arrays at once
 mod tests {
     use super::*;
+    use crate::aggregate::kernel::test_support::slices;
     use proptest::prelude::*;
-
-    fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
-        v.iter().map(|r| r.as_slice()).collect()
-    }
 
     fn bulyan(f: usize) -> Bulyan {
         Bulyan {

@@ -134,20 +134,13 @@ pub fn centered_clipping(rows: &[&[f64]], centre: &[f64], tau: f64, iterations: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::kernel::test_support::{reference, slices};
     use proptest::prelude::*;
-
-    fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
-        v.iter().map(|r| r.as_slice()).collect()
-    }
 
     #[test]
     fn known_answers() {
         // ByzFL's unit test: tau = 100, L = 1, centre 0: no clipping, the mean.
-        let v = vec![
-            vec![1.0, 2.0, 3.0],
-            vec![4.0, 5.0, 6.0],
-            vec![7.0, 8.0, 9.0],
-        ];
+        let v = reference();
         assert_eq!(
             centered_clipping(&slices(&v), &[0.0; 3], 100.0, 1),
             vec![4.0, 5.0, 6.0]

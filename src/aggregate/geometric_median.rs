@@ -169,11 +169,8 @@ pub fn geometric_median(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::kernel::test_support::{reference, slices};
     use proptest::prelude::*;
-
-    fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
-        v.iter().map(|r| r.as_slice()).collect()
-    }
 
     fn objective(rows: &[Vec<f64>], z: &[f64]) -> f64 {
         rows.iter().map(|r| dist(r, z)).sum()
@@ -207,11 +204,7 @@ mod tests {
     #[test]
     fn reproduces_byzfl_with_its_conventions() {
         // ByzFL's GeometricMedian(nu=0.1, T=3) on the reference vectors: 3.78788764, ...
-        let v = vec![
-            vec![1.0, 2.0, 3.0],
-            vec![4.0, 5.0, 6.0],
-            vec![7.0, 8.0, 9.0],
-        ];
+        let v = reference();
         let p = GeometricMedianParams {
             nu: 0.1,
             iterations: 3,

@@ -20,7 +20,7 @@
 use super::kernel::Rows;
 use super::kernel::distances::PairwiseDistances;
 use super::kernel::krum_scores::{KrumScorer, Neighbours};
-use super::preconditions::{check_pairwise_memory, describe_f, describe_n, require, resolve_f};
+use super::preconditions::{AtLeast, check_pairwise_memory, resolve_f};
 use super::{Aggregate, Aggregator, AggregatorKind, RoundInput};
 use crate::linalg::Vector;
 use crate::registry::{BuildContext, CheckContext, ParamError, Params};
@@ -57,15 +57,13 @@ pub(crate) fn check_krum_precondition(
     unchecked: bool,
     ctx: &CheckContext<'_>,
 ) -> Result<(), ParamError> {
-    let n = ctx.inputs;
-    require(n >= 2 * f + 3, unchecked, || {
-        format!(
-            "{rule} needs n >= 2f + 3 (Blanchard et al. 2017), but {} and {} give 2f + 3 = {}",
-            describe_n(ctx),
-            describe_f(f, defaulted),
-            2 * f + 3
-        )
-    })
+    AtLeast {
+        rule,
+        paper: "Blanchard et al. 2017",
+        formula: "2f + 3",
+        need: 2 * f + 3,
+    }
+    .check(f, defaulted, unchecked, ctx)
 }
 
 impl Params for KrumParams {
@@ -138,22 +136,17 @@ impl Aggregator for Krum {
             Some(i) => Vector::from(slices[i][..rows.dim].to_vec()),
             None => Vector::zeros(rows.dim),
         };
-        let mut out = Aggregate::direction(direction);
-        out.selected = Some(outcome.index.map(|i| rows.ids[i]).into_iter().collect());
-        out.scores = Some(rows.ids.iter().copied().zip(outcome.scores).collect());
-        out
+        let selected: Vec<usize> = outcome.index.into_iter().collect();
+        Aggregate::with_selection(direction, &rows.ids, &selected, &outcome.scores)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::kernel::test_support::{reference, slices};
     use crate::linalg::squared_distance;
     use proptest::prelude::*;
-
-    fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
-        v.iter().map(|r| r.as_slice()).collect()
-    }
 
     /// Krum from its definition: direct distances, sorted, k smallest summed from the nearest.
     fn brute(rows: &[Vec<f64>], k: usize) -> usize {
@@ -176,11 +169,7 @@ mod tests {
     fn known_answers() {
         // The reference vectors with f = 1 (ByzFL's unit test): every score ties (27), and the
         // first vector wins.
-        let v = vec![
-            vec![1.0, 2.0, 3.0],
-            vec![4.0, 5.0, 6.0],
-            vec![7.0, 8.0, 9.0],
-        ];
+        let v = reference();
         for nb in [Neighbours::Published, Neighbours::NMinusFMinus1] {
             let o = krum(&slices(&v), 3, 1, nb);
             assert_eq!(o.index, Some(0));

@@ -76,11 +76,8 @@ pub fn median(rows: &[&[f64]], dim: usize) -> Vector {
 mod tests {
     use super::*;
     use crate::aggregate::kernel::columns::median_of;
+    use crate::aggregate::kernel::test_support::{reference, slices};
     use proptest::prelude::*;
-
-    fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
-        v.iter().map(|r| r.as_slice()).collect()
-    }
 
     /// Brute force: sort each column.
     fn sorted_median(rows: &[Vec<f64>], d: usize) -> Vec<f64> {
@@ -101,11 +98,7 @@ mod tests {
     #[test]
     fn known_answers() {
         // The reference file's vectors.
-        let v = vec![
-            vec![1.0, 2.0, 3.0],
-            vec![4.0, 5.0, 6.0],
-            vec![7.0, 8.0, 9.0],
-        ];
+        let v = reference();
         assert_eq!(median(&slices(&v), 3).to_vec(), vec![4.0, 5.0, 6.0]);
         // Even n: the mean of the two middle values.
         let v = vec![

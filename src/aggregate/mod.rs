@@ -154,6 +154,25 @@ impl Aggregate {
             scores: None,
         }
     }
+
+    /// A direction with selection diagnostics given by position among the round's vectors,
+    /// whose worker ids are `ids`: `selected` positions and one score per position.
+    pub fn with_selection(
+        direction: Vector,
+        ids: &[usize],
+        selected: &[usize],
+        scores: &[f64],
+    ) -> Self {
+        let mut out = Aggregate::direction(direction);
+        out.selected = Some(
+            selected
+                .iter()
+                .filter_map(|&p| ids.get(p).copied())
+                .collect(),
+        );
+        out.scores = Some(ids.iter().copied().zip(scores.iter().copied()).collect());
+        out
+    }
 }
 
 /// The aggregator's public state, shown to Byzantine machines before each round: what the

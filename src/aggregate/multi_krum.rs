@@ -138,32 +138,22 @@ impl Aggregator for MultiKrum {
             self.neighbours,
             self.selected,
         );
-        let mut out = Aggregate::direction(o.direction);
-        out.selected = Some(o.selected.iter().map(|&i| rows.ids[i]).collect());
-        out.scores = Some(rows.ids.iter().copied().zip(o.scores).collect());
-        out
+        Aggregate::with_selection(o.direction, &rows.ids, &o.selected, &o.scores)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::kernel::test_support::{reference, slices};
     use crate::linalg::mean;
     use proptest::prelude::*;
-
-    fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
-        v.iter().map(|r| r.as_slice()).collect()
-    }
 
     #[test]
     fn known_answers() {
         // ByzFL's unit test: f = 1 on the reference vectors, q = n - f = 2; all scores tie, so
         // the first two are averaged.
-        let v = vec![
-            vec![1.0, 2.0, 3.0],
-            vec![4.0, 5.0, 6.0],
-            vec![7.0, 8.0, 9.0],
-        ];
+        let v = reference();
         let o = multi_krum(&slices(&v), 3, 1, Neighbours::NMinusFMinus1, None);
         assert_eq!(o.direction.to_vec(), vec![2.5, 3.5, 4.5]);
         assert_eq!(o.selected, vec![0, 1]);

@@ -16,7 +16,7 @@
 //! cache-sized chunks of coordinates. Cost: `O(n^2 d)`.
 
 use super::kernel::distances::PairwiseDistances;
-use super::preconditions::{check_pairwise_memory, describe_f, describe_n, require, resolve_f};
+use super::preconditions::{AtLeast, check_pairwise_memory, resolve_f};
 use super::{PreAggregator, PreAggregatorKind};
 use crate::linalg::Vector;
 use crate::registry::{BuildContext, CheckContext, ParamError, Params};
@@ -42,14 +42,13 @@ impl Params for NnmParams {
         let defaulted = self.f.is_none();
         let f = resolve_f(&mut self.f, ctx);
         check_pairwise_memory("nnm", 16, ctx)?;
-        require(2 * f < ctx.inputs, self.unchecked, || {
-            format!(
-                "nnm needs 2f < n (Allouah et al. 2023 assume f < n/2), but {} and {} give 2f = {}",
-                describe_n(ctx),
-                describe_f(f, defaulted),
-                2 * f
-            )
-        })
+        AtLeast {
+            rule: "nnm",
+            paper: "Allouah et al. 2023 assume f < n/2",
+            formula: "2f + 1",
+            need: 2 * f + 1,
+        }
+        .check(f, defaulted, self.unchecked, ctx)
     }
 }
 
@@ -217,21 +216,14 @@ fn mix(rows: &[&[f64]], sets: &[Vec<usize>], out: &mut [Vec<f64>], denom: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::kernel::test_support::{reference, slices};
     use crate::linalg::squared_distance;
     use proptest::prelude::*;
-
-    fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
-        v.iter().map(|r| r.as_slice()).collect()
-    }
 
     #[test]
     fn known_answers() {
         // ByzFL's unit test: f = 1 on the reference vectors.
-        let v = vec![
-            vec![1.0, 2.0, 3.0],
-            vec![4.0, 5.0, 6.0],
-            vec![7.0, 8.0, 9.0],
-        ];
+        let v = reference();
         assert_eq!(
             nnm(&slices(&v), 3, 1),
             vec![

@@ -61,6 +61,44 @@ pub fn require(
     }
 }
 
+/// A rule's precondition `n >= formula`, e.g. Krum's `n >= 2f + 3` (`need` = its value).
+#[derive(Debug, Clone, Copy)]
+pub struct AtLeast<'a> {
+    /// The kind, as named in the message (`krum`).
+    pub rule: &'a str,
+    /// Where the precondition comes from (`Blanchard et al. 2017`).
+    pub paper: &'a str,
+    /// The bound in terms of `f` (`2f + 3`).
+    pub formula: &'a str,
+    /// Its value for the `f` being checked.
+    pub need: usize,
+}
+
+impl AtLeast<'_> {
+    /// `Ok` when `n = ctx.inputs >= need` or `unchecked`; otherwise the error of [`require`],
+    /// citing the numbers (`f` as [`describe_f`] says it, `defaulted` when it was not given).
+    pub fn check(
+        &self,
+        f: usize,
+        defaulted: bool,
+        unchecked: bool,
+        ctx: &CheckContext<'_>,
+    ) -> Result<(), ParamError> {
+        require(ctx.inputs >= self.need, unchecked, || {
+            format!(
+                "{} needs n >= {} ({}), but {} and {} give {} = {}",
+                self.rule,
+                self.formula,
+                self.paper,
+                describe_n(ctx),
+                describe_f(f, defaulted),
+                self.formula,
+                self.need
+            )
+        })
+    }
+}
+
 /// Bytes a rule may spend on its `n x n` distance tables: the scenario's memory limit.
 const PAIRWISE_LIMIT_BYTES: u64 = crate::scenario::MEMORY_LIMIT_BYTES;
 

@@ -18,7 +18,7 @@
 
 use super::kernel::Rows;
 use super::kernel::columns::{NETWORK_MAX_ROWS, for_each_sorted_chunk, map_columns};
-use super::preconditions::{describe_f, describe_n, require, resolve_f};
+use super::preconditions::{AtLeast, resolve_f};
 use super::{Aggregate, Aggregator, AggregatorKind, RoundInput};
 use crate::linalg::Vector;
 use crate::registry::{BuildContext, CheckContext, ParamError, Params};
@@ -44,15 +44,13 @@ impl Params for TrimmedMeanParams {
     fn check(&mut self, ctx: &CheckContext<'_>) -> Result<(), ParamError> {
         let defaulted = self.f.is_none();
         let f = resolve_f(&mut self.f, ctx);
-        let n = ctx.inputs;
-        require(2 * f < n, self.unchecked, || {
-            format!(
-                "the trimmed mean needs 2f < n (Yin et al. 2018) to keep a value, but {} and {} give 2f = {}",
-                describe_n(ctx),
-                describe_f(f, defaulted),
-                2 * f
-            )
-        })
+        AtLeast {
+            rule: "trimmed_mean",
+            paper: "Yin et al. 2018: 2f < n keeps a value",
+            formula: "2f + 1",
+            need: 2 * f + 1,
+        }
+        .check(f, defaulted, self.unchecked, ctx)
     }
 }
 
@@ -121,11 +119,8 @@ pub fn trimmed_mean(rows: &[&[f64]], dim: usize, f: usize) -> Vector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::kernel::test_support::{reference, slices};
     use proptest::prelude::*;
-
-    fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
-        v.iter().map(|r| r.as_slice()).collect()
-    }
 
     fn sorted_trimmed(rows: &[Vec<f64>], d: usize, f: usize) -> Vec<f64> {
         let t = trim_count(rows.len(), f);
@@ -142,11 +137,7 @@ mod tests {
     #[test]
     fn known_answers() {
         // The reference file's vectors (ByzFL's unit test): f = 1 keeps the middle one.
-        let v = vec![
-            vec![1.0, 2.0, 3.0],
-            vec![4.0, 5.0, 6.0],
-            vec![7.0, 8.0, 9.0],
-        ];
+        let v = reference();
         assert_eq!(
             trimmed_mean(&slices(&v), 3, 1).to_vec(),
             vec![4.0, 5.0, 6.0]

@@ -102,3 +102,21 @@ pub fn mean_of_rows<'r>(rows: impl IntoIterator<Item = &'r [f64]>, dim: usize) -
     }
     sum
 }
+
+/// Helpers shared by the rules' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// Rows as slices.
+    pub(crate) fn slices(v: &[Vec<f64>]) -> Vec<&[f64]> {
+        v.iter().map(|r| r.as_slice()).collect()
+    }
+
+    /// The reference table's known-answer vectors (ByzFL's unit tests): [1,2,3], [4,5,6], [7,8,9].
+    pub(crate) fn reference() -> Vec<Vec<f64>> {
+        vec![
+            vec![1.0, 2.0, 3.0],
+            vec![4.0, 5.0, 6.0],
+            vec![7.0, 8.0, 9.0],
+        ]
+    }
+}
