@@ -18,7 +18,7 @@ pub mod streams {
     /// The adversary's own randomness for Byzantine worker `i` uses `ADVERSARY + i`.
     pub const ADVERSARY: u64 = 1 << 42;
     /// The `bucketing` pre-aggregator's permutations.
-    pub const BUCKETING: u64 = 1 << 43;
+    pub const BUCKETING: u64 = 1 << 44;
 }
 
 /// The generator for stream `stream` of master seed `seed`.
