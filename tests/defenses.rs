@@ -97,6 +97,7 @@ fn every_rule_scenario_runs_and_resists_the_sign_flip() {
     assert_code(&out, 0);
     let mean_error = column_mean(&run, 5);
     assert!(mean_error > 5.0, "mean agg_error {mean_error}");
+    let mut median_error = f64::NAN;
     for name in SHIPPED {
         let text = std::fs::read_to_string(root().join(format!("scenarios/{name}.json"))).unwrap();
         let mut s: serde_json::Value = serde_json::from_str(&text).unwrap();
