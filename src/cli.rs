@@ -1,5 +1,5 @@
 //! The command line: `run` (a scenario, or a sweep), `validate`, `plot`, `merge`, `list`,
-//! `schema`, `attack`. [`main_with`] gives a user's
+//! `schema`, `attack`, `aggregate`. [`main_with`] gives a user's
 //! binary the same commands with its own kinds registered:
 //!
 //! ```no_run
@@ -95,6 +95,16 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         byzantine: usize,
     },
+    /// Apply an aggregation rule once to given vectors and print the result as JSON.
+    Aggregate {
+        /// The rule: an aggregator object as in a scenario (`{"kind": "krum", "f": 1}`), inline or a file.
+        rule: String,
+        /// The vectors: a JSON array of n arrays of d numbers, in a file, or `-` for stdin.
+        input: String,
+        /// Seed for rules that draw random numbers (bucketing).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 /// Parse the process's arguments and run the command with the kinds of `registry`; returns the
@@ -148,6 +158,9 @@ pub fn main_with(registry: Registry) -> ExitCode {
             honest,
             byzantine,
         } => attack_command(&registry, &attack, &honest, byzantine),
+        Command::Aggregate { rule, input, seed } => {
+            aggregate_command(&registry, &rule, &input, seed)
+        }
         Command::Schema => {
             let schema = registry.json_schema();
             println!(
@@ -338,5 +351,27 @@ fn attack_command(
     let vector = attack_vector(registry, &attack_text, &attack_name, &honest, byzantine)?;
     let out = serde_json::json!({ "vector": vector.map(|v| v.to_vec()) });
     println!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `safeguard-sim aggregate RULE INPUT`: read the rule (inline JSON when it starts with `{`, a
+/// file otherwise) and the vectors (a file, or `-` for stdin), apply the rule once
+/// ([`crate::aggregate::aggregate_vectors`]) and print the result. Bad input: exit 2, nothing on
+/// stdout.
+fn aggregate_command(
+    registry: &Registry,
+    rule: &str,
+    input: &str,
+    seed: u64,
+) -> Result<ExitCode, Error> {
+    use crate::aggregate::apply::{read_input, read_rule};
+    let (rule_text, rule_source) = read_rule(rule)?;
+    let vectors = read_input(input)?;
+    let out =
+        crate::aggregate::aggregate_vectors(registry, &rule_text, &rule_source, &vectors, seed)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out.to_json()).unwrap_or_default()
+    );
     Ok(ExitCode::SUCCESS)
 }
