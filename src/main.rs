@@ -4,10 +4,9 @@
 //! (malformed scenario, existing output without `--force`, bad arguments), 130 interrupted.
 
 use clap::{Parser, Subcommand};
-use safeguard_sim::actors::RoundEvent;
 use safeguard_sim::error::Error;
 use safeguard_sim::plot::PlotError;
-use safeguard_sim::record::{Observer, RunInfo, RunRecorder, Staging, Status, Summary};
+use safeguard_sim::record::{RunRecorder, Staging, Status};
 use safeguard_sim::scenario::{AggregatorSpec, Scenario};
 use safeguard_sim::sim::{RunOptions, run_blocking};
 use std::io::IsTerminal;
@@ -52,37 +51,22 @@ enum Command {
         /// A run directory written by `run`.
         run_dir: PathBuf,
     },
+    /// Overlay several runs (loss, gradient norm, good set, trajectory) in SVGs and a report.html.
+    Compare {
+        /// Run directories written by `run` (two or more).
+        #[arg(required = true, num_args = 2..)]
+        run_dirs: Vec<PathBuf>,
+        /// Output directory for the figures and report.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an earlier comparison in --out.
+        #[arg(long)]
+        force: bool,
+    },
     /// List every problem, aggregator and attack with its parameters and defaults.
     List,
     /// Print the JSON Schema of the scenario format.
     Schema,
-}
-
-/// A progress bar on a terminal.
-struct Progress(Option<indicatif::ProgressBar>);
-
-impl Observer for Progress {
-    fn init(&mut self, info: &RunInfo) -> Result<(), Error> {
-        if let Some(pb) = &self.0 {
-            pb.set_length(info.rounds);
-        }
-        Ok(())
-    }
-    fn round(&mut self, e: &RoundEvent) -> Result<(), Error> {
-        if let Some(pb) = &self.0 {
-            pb.set_position(e.round);
-            if e.round.is_multiple_of(64) {
-                pb.set_message(format!("loss {:.4} good {}", e.loss, e.good));
-            }
-        }
-        Ok(())
-    }
-    fn finish(&mut self, _: &Summary) -> Result<(), Error> {
-        if let Some(pb) = self.0.take() {
-            pb.finish_and_clear();
-        }
-        Ok(())
-    }
 }
 
 enum Failure {
@@ -129,21 +113,18 @@ fn run(
     let dir = staging.create().map_err(anyhow::Error::from)?.to_path_buf();
     let safeguard = matches!(scenario.spec().aggregator.0, AggregatorSpec::Safeguard(_));
     let mut recorder = RunRecorder::new(&dir, scenario.to_json(), safeguard);
-    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let pb = indicatif::ProgressBar::new(scenario.spec().rounds);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rounds {per_sec} {msg}")
-        {
-            pb.set_style(style);
-        }
-        pb
-    });
-    let mut progress = Progress(bar);
+    let mut progress =
+        safeguard_sim::progress::Progress::new(!quiet && std::io::stderr().is_terminal());
+    let mut trajectory = safeguard_sim::plot::TrajectoryRecorder::new(&dir, scenario.problem());
     let options = RunOptions {
         threads: threads as usize,
         stop: Some(stop),
     };
-    let result = run_blocking(&scenario, &options, &mut [&mut recorder, &mut progress]);
+    let result = run_blocking(
+        &scenario,
+        &options,
+        &mut [&mut recorder, &mut trajectory, &mut progress],
+    );
     let summary = match result {
         Ok(r) => r.summary,
         Err(e) => {
@@ -151,7 +132,7 @@ fn run(
             return Err(Failure::Other(e.into()));
         }
     };
-    if let Err(e) = render(&dir, &scenario) {
+    if let Err(e) = safeguard_sim::plot::render_run(&dir) {
         staging.abandon();
         return Err(Failure::Other(
             anyhow::Error::from(e).context("drawing the plots"),
@@ -170,7 +151,7 @@ fn run(
             },
             summary.rounds,
             f(summary.final_.loss),
-            f(summary.min_loss),
+            f(summary.known_min_loss),
             f(summary.final_.grad_norm),
             summary.expelled.byzantine,
             summary.expelled.honest,
@@ -185,30 +166,30 @@ fn run(
     })
 }
 
-/// Draw the plots of a run directory, with the loss surface for 2-parameter problems.
-fn render(dir: &Path, scenario: &Scenario) -> Result<Vec<PathBuf>, PlotError> {
-    let problem = scenario.problem();
-    let surface = |a: f64, b: f64| problem.loss(&ndarray::Array1::from_vec(vec![a, b]));
-    let surface_ref: Option<safeguard_sim::plot::Surface<'_>> =
-        (problem.dim() == 2).then_some(&surface as _);
-    safeguard_sim::plot::render_run(dir, surface_ref)
+/// A plotting error: bad input (a damaged or missing run file) exits 2, I/O failures 1.
+fn plot_failure(e: PlotError, what: &str) -> Failure {
+    if e.is_bad_input() {
+        Failure::BadInput(e.to_string())
+    } else {
+        Failure::Other(anyhow::Error::from(e).context(what.to_string()))
+    }
 }
 
+/// Redraw a run directory from its files only (never the scenario's kinds).
 fn plot(run_dir: &Path) -> Result<ExitCode, Failure> {
-    if !run_dir.is_dir() {
-        return Err(Failure::BadInput(format!(
-            "{}: not a run directory",
-            run_dir.display()
-        )));
+    let what = format!("drawing the plots of {}", run_dir.display());
+    let files = safeguard_sim::plot::render_run(run_dir).map_err(|e| plot_failure(e, &what))?;
+    for f in files {
+        println!("{}", f.display());
     }
-    let scenario = load(&run_dir.join("scenario.json"))?;
-    let files = render(run_dir, &scenario).map_err(|e| match e {
-        // A damaged CSV or JSON file of the run is bad input; I/O or drawing errors are not.
-        PlotError::Csv { .. } | PlotError::Json { .. } => Failure::BadInput(e.to_string()),
-        e => Failure::Other(
-            anyhow::Error::from(e).context(format!("drawing the plots of {}", run_dir.display())),
-        ),
-    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Overlay run directories into `out`.
+fn compare(run_dirs: &[PathBuf], out: &Path, force: bool) -> Result<ExitCode, Failure> {
+    let what = format!("comparing runs into {}", out.display());
+    let files = safeguard_sim::plot::compare_runs(run_dirs, out, force)
+        .map_err(|e| plot_failure(e, &what))?;
     for f in files {
         println!("{}", f.display());
     }
@@ -235,6 +216,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }),
         Command::Plot { run_dir } => plot(&run_dir),
+        Command::Compare {
+            run_dirs,
+            out,
+            force,
+        } => compare(&run_dirs, &out, force),
         Command::List => {
             print!("{}", safeguard_sim::scenario::catalog());
             Ok(ExitCode::SUCCESS)

@@ -2,9 +2,9 @@
 //!
 //! An [`Observer`] gets `init` once, `round` once per round and `finish` once (argmin's observer
 //! idea). [`RunRecorder`] writes the run directory: `rounds.csv`, `expulsions.csv`, `faults.csv`,
-//! `workers.csv`, `window_distances.csv` (safeguard), `trajectory.csv` (2-parameter problems),
-//! `summary.json` and `scenario.json`. Files are written into a staging directory that is renamed
-//! into place only when complete ([`Staging`]), so a killed process never leaves a truncated file
+//! `workers.csv`, `window_distances.csv` (safeguard), `summary.json` and `scenario.json` (the
+//! trajectory files come from [`crate::plot::TrajectoryRecorder`], which needs the problem).
+//! Files are written into a staging directory that is renamed into place only when complete ([`Staging`]), so a killed process never leaves a truncated file
 //! that looks complete.
 
 use crate::actors::{Fault, Role, RoundEvent};
@@ -133,8 +133,14 @@ pub struct Summary {
     /// Loss and gradient norm after the last round run.
     #[serde(rename = "final")]
     pub final_: Final,
-    /// The problem's known minimum (for comparison with `final.loss`).
-    pub min_loss: Option<f64>,
+    /// The problem's known minimum value of `f`, when it has one (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_min_loss: Option<f64>,
+    /// The lowest finite loss reached, over every round (not only the rows of rounds.csv),
+    /// including the initial point (round 0).
+    pub best_loss: Option<f64>,
+    /// The round of `best_loss` (the first, on ties).
+    pub best_loss_round: Option<u64>,
     /// Machines of each role.
     pub machines: BTreeMap<&'static str, usize>,
     /// Expelled machines by role.
@@ -145,7 +151,10 @@ pub struct Summary {
     pub no_reference_rounds: u64,
     /// Rounds whose aggregate overflowed to a non-finite value, so no step was taken.
     pub skipped_steps: u64,
-    /// Safeguard thresholds at the start (all machines good), if any.
+    /// Safeguard thresholds at the start (all machines good), and what the calibration measured;
+    /// absent for other rules. Entries that do not apply (the long window of the single
+    /// variant) are absent, never 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<BTreeMap<&'static str, f64>>,
     /// Faults seen.
     pub faults: Faults,
@@ -185,7 +194,10 @@ impl Summary {
             thresholds.insert("short", t);
         }
         if let Some(c) = &info.calibration {
-            thresholds.insert("calibrated_max_distance_long", c.max_long);
+            // The single variant has no long window: its calibration measures none.
+            if info.threshold_long.is_some() {
+                thresholds.insert("calibrated_max_distance_long", c.max_long);
+            }
             thresholds.insert("calibrated_max_distance_short", c.max_short);
         }
         Summary {
@@ -196,7 +208,9 @@ impl Summary {
                 loss: finite(info.initial_loss),
                 grad_norm: finite(info.initial_grad_norm),
             },
-            min_loss: info.min_loss,
+            known_min_loss: info.min_loss,
+            best_loss: finite(info.initial_loss),
+            best_loss_round: finite(info.initial_loss).map(|_| 0),
             machines,
             expelled: Expelled::default(),
             first_expulsion_round: None,
@@ -216,6 +230,10 @@ impl Summary {
     pub fn observe(&mut self, e: &RoundEvent) {
         self.rounds = e.round;
         self.last_loss = e.loss;
+        if e.loss.is_finite() && self.best_loss.is_none_or(|b| e.loss < b) {
+            self.best_loss = Some(e.loss);
+            self.best_loss_round = Some(e.round);
+        }
         self.last_grad_norm = e.grad_norm;
         for x in &e.expulsions {
             match x.role {
@@ -285,6 +303,12 @@ impl Staging {
     /// not an earlier run (a file, a directory without scenario.json that is not empty, `.`).
     /// Creates nothing until [`Staging::create`].
     pub fn new(target: &Path, force: bool) -> Result<Self, Error> {
+        Self::with_marker(target, force, "scenario.json")
+    }
+
+    /// Like [`Staging::new`], for outputs of another kind: `force` replaces a directory holding
+    /// the file `marker` (e.g. `comparison.json` for `compare`), or an empty one.
+    pub fn with_marker(target: &Path, force: bool, marker: &str) -> Result<Self, Error> {
         let refuse = |why: &str| Err(Error::UnsafeOutput(target.to_path_buf(), why.to_string()));
         // `.`, `..`, `/` and the like name no directory of their own to replace.
         let Some(file) = target.file_name().map(|f| f.to_string_lossy().into_owned()) else {
@@ -298,14 +322,20 @@ impl Staging {
             if !target.is_dir() || target.is_symlink() {
                 return refuse("it is not a directory, and --force only replaces earlier runs");
             }
-            let is_run = target.join("scenario.json").is_file();
+            let is_run = target.join(marker).is_file();
             let is_empty = std::fs::read_dir(target)
                 .map(|mut d| d.next().is_none())
                 .unwrap_or(false);
             if !is_run && !is_empty {
-                return refuse(
-                    "it is not an earlier run (no scenario.json), and --force only replaces runs",
-                );
+                return refuse(&if marker == "scenario.json" {
+                    "it is not an earlier run (no scenario.json), and --force only replaces runs"
+                        .to_string()
+                } else {
+                    format!(
+                        "it is not an earlier output of this command (no {marker}), and --force \
+                         only replaces those"
+                    )
+                });
             }
         }
         let parent = target.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -410,7 +440,6 @@ pub struct RunRecorder {
     expulsions: Option<Csv>,
     faults: Option<Csv>,
     distances: Option<Csv>,
-    trajectory: Option<Csv>,
     metric_names: Vec<&'static str>,
     pending: Option<String>,
     pending_distances: Option<(u64, Vec<WindowDistance>)>,
@@ -430,7 +459,6 @@ impl RunRecorder {
             expulsions: None,
             faults: None,
             distances: None,
-            trajectory: None,
             metric_names: Vec::new(),
             pending: None,
             pending_distances: None,
@@ -538,15 +566,6 @@ impl Observer for RunRecorder {
                 "round,worker,role,window,distance,threshold",
             )?);
         }
-        if info.dim == 2 {
-            let mut t = Csv::create(&self.dir, "trajectory.csv", "round,x0,x1")?;
-            t.line(&format!(
-                "0,{},{}",
-                fmt_f64(info.initial_params[0]),
-                fmt_f64(info.initial_params[1])
-            ))?;
-            self.trajectory = Some(t);
-        }
         Ok(())
     }
 
@@ -581,16 +600,6 @@ impl Observer for RunRecorder {
                 self.pending_distances = Some((e.round, e.distances.clone()));
             }
         }
-        if let Some(t) = self.trajectory.as_mut()
-            && e.params.len() == 2
-        {
-            t.line(&format!(
-                "{},{},{}",
-                e.round,
-                fmt_f64(e.params[0]),
-                fmt_f64(e.params[1])
-            ))?;
-        }
         Ok(())
     }
 
@@ -606,7 +615,6 @@ impl Observer for RunRecorder {
             self.expulsions.take(),
             self.faults.take(),
             self.distances.take(),
-            self.trajectory.take(),
         ]
         .into_iter()
         .flatten()
