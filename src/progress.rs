@@ -109,7 +109,7 @@ fn clock(secs: f64) -> String {
 /// A rate rounded for reading: `850`, `32.8k`, `1.2M`.
 fn rate_text(rate: f64) -> String {
     if rate < 1000.0 {
-        format!("{:.0}", rate)
+        round_sig(rate, 3)
     } else if rate < 1e6 {
         format!("{}k", round_sig(rate / 1e3, 3))
     } else {

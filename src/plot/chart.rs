@@ -676,9 +676,12 @@ pub fn draw_time_row(svg: &mut Svg, rect: Rect, row: &TimeRow) -> RowFrames {
         y_integers: row.y_integers,
         hide_y: false,
     };
+    svg.begin_group("panel main");
     draw_axes(svg, &main, &text);
     draw_panel_data(svg, &main, row, false);
+    svg.end_group();
     if let Some(z) = &zoom {
+        svg.begin_group("panel zoom");
         let ztitle = format!(
             "zoom: rounds {}–{}",
             super::format::round_sig(z.x.lo, 6),
@@ -703,6 +706,7 @@ pub fn draw_time_row(svg: &mut Svg, rect: Rect, row: &TimeRow) -> RowFrames {
             },
         );
         draw_panel_data(svg, z, row, true);
+        svg.end_group();
     }
     RowFrames { main, zoom }
 }

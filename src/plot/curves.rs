@@ -86,9 +86,12 @@ pub(crate) fn grad_points(run: &RunData) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The points of a step function: `(round, value)`, the value holding until the next point.
+pub(crate) type Steps = Vec<(f64, f64)>;
+
 /// The size of the good set and its Byzantine members as step functions, from workers.csv and
 /// expulsions.csv (rounds.csv's first row when workers.csv is missing).
-pub(crate) fn good_steps(run: &RunData) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+pub(crate) fn good_steps(run: &RunData) -> (Steps, Steps) {
     let machines = run.machines();
     let (mut good, mut byz) = if run.workers.is_some() {
         (

@@ -118,3 +118,6 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
         csv::io_err(path, e)
     })
 }
+
+#[cfg(test)]
+mod tests;

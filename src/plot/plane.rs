@@ -289,14 +289,15 @@ impl TrajectoryRecorder {
         })
     }
 
-    /// The top two principal directions of the sampled path.
-    fn principal_plane(&self) -> Option<(Plane, f64)> {
+    /// The top two principal directions of the sampled path (`None` without samples). A path
+    /// that does not move (or a single point) gets the plane of `x0` and `x1` through it.
+    fn principal_plane(&self) -> Option<(Plane, Option<f64>)> {
         let d = self.dim;
         let max_n = ((1e9 / d.max(1) as f64).sqrt() as usize).clamp(8, 256);
         let k = self.samples.len().div_ceil(max_n).max(1);
         let pts: Vec<&Vec<f64>> = self.samples.iter().step_by(k).map(|(_, x)| x).collect();
         let n = pts.len();
-        if n < 2 {
+        if n == 0 {
             return None;
         }
         let mut mean = vec![0.0; d];
@@ -305,10 +306,22 @@ impl TrajectoryRecorder {
                 *m += x / n as f64;
             }
         }
-        let centred: Vec<Vec<f64>> = pts
+        let mut centred: Vec<Vec<f64>> = pts
             .iter()
             .map(|p| p.iter().zip(&mean).map(|(x, m)| x - m).collect())
             .collect();
+        // Directions do not depend on scale: bring the largest entry to 1, so that paths that ran
+        // off towards 1e300 do not overflow the products below.
+        let big =
+            centred.iter().flatten().fold(
+                0.0f64,
+                |a, v| if v.is_finite() { a.max(v.abs()) } else { a },
+            );
+        if big > 0.0 {
+            for v in centred.iter_mut().flatten() {
+                *v /= big;
+            }
+        }
         let mut gram = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..=i {
@@ -318,10 +331,12 @@ impl TrajectoryRecorder {
             }
         }
         let total: f64 = (0..n).map(|i| gram[i * n + i]).sum();
-        if !(total > 0.0 && total.is_finite()) {
-            return None;
-        }
-        let (vals, vecs) = symmetric_eigen(&gram, n);
+        let moved = total > 0.0 && total.is_finite();
+        let (vals, vecs) = if moved {
+            symmetric_eigen(&gram, n)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let mut dirs: Vec<Vec<f64>> = Vec::new();
         for a in vecs.iter().rev().take(2) {
             let mut u = vec![0.0; d];
@@ -355,8 +370,17 @@ impl TrajectoryRecorder {
             snap_to_axis(&mut u);
             dirs.push(u);
         }
+        // Without motion there are no eigenvectors: the loop below did not run.
+        while dirs.len() < 2 {
+            let mut u = vec![0.0; d];
+            let i = dirs.first().map_or(0, |f| (argmax_abs(f) + 1) % d.max(1));
+            if let Some(x) = u.get_mut(i) {
+                *x = 1.0;
+            }
+            dirs.push(u);
+        }
         let top: f64 = vals.iter().rev().take(2).map(|v| v.max(0.0)).sum();
-        let explained = (top / total).clamp(0.0, 1.0);
+        let explained = moved.then(|| (top / total).clamp(0.0, 1.0));
         let shares: Vec<f64> = vals
             .iter()
             .rev()
@@ -409,7 +433,7 @@ impl TrajectoryRecorder {
                         (*r, a, b)
                     })
                     .collect();
-                explained = Some(share);
+                explained = share;
                 p
             }
         };
@@ -858,7 +882,8 @@ mod tests {
         ));
         let tmp = tempfile::tempdir().unwrap();
         let mut rec = TrajectoryRecorder::new(tmp.path(), p);
-        rec.init(&info(5, Vector::from_elem(5, 1.0))).unwrap();
+        rec.init(&info(5, Vector::from_vec(vec![1.0, 1.0, 1.0, 0.0, 0.0])))
+            .unwrap();
         assert!(rec.plane.is_none());
         rec.max_samples = 16;
         for r in 1..=1000u64 {

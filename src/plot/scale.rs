@@ -136,7 +136,7 @@ impl Axis {
             Scale::Linear => (scale_mag * 1e-9).max(1e-300),
             _ => 1e-9,
         };
-        if !(span >= min_span) {
+        if span.is_nan() || span < min_span {
             let centre = 0.5 * (lo + hi);
             let half = match scale {
                 Scale::Linear if scale_mag > 0.0 => (scale_mag * 0.1).max(min_span),

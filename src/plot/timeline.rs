@@ -119,6 +119,7 @@ pub(crate) fn svg(run: &RunData) -> String {
             y_integers: true,
             hide_y: true,
         };
+        svg.begin_group(if k == 0 { "panel main" } else { "panel zoom" });
         chart::draw_axes(&mut svg, f, &text);
         f.clip(&mut svg);
         for (rank, (&id, &role)) in machines.iter().enumerate() {
@@ -167,6 +168,7 @@ pub(crate) fn svg(run: &RunData) -> String {
                 );
             }
         }
+        svg.end_group();
         svg.end_group();
     }
     // Machine labels, every k-th when there are many.

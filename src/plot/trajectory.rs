@@ -187,7 +187,7 @@ fn levels(values: &[Vec<f64>]) -> Vec<f64> {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
             (a.min(v), b.max(v))
         });
-    if !(hi > lo) {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return Vec::new();
     }
     let range = hi - lo;
@@ -242,7 +242,7 @@ pub(crate) struct TrajectoryPlot<'a> {
 pub(crate) fn draw(plot: &TrajectoryPlot<'_>) -> String {
     let (xa, ya) = plot_box(plot.surface, &plot.paths);
     let mut legend: Vec<LegendItem> = Vec::new();
-    let contours: Vec<(usize, Vec<Vec<(f64, f64)>>)> = match plot.surface {
+    let contours: Vec<(usize, Vec<super::contour::Polyline>)> = match plot.surface {
         Some(s) => {
             let (fx, fy, fv) = upsample(&s.xs, &s.ys, &s.values, 3);
             levels(&s.values)

@@ -153,11 +153,10 @@ pub(crate) fn load(
             acc.panel.threshold.push(r, 2.0 * t);
         }
         match distance {
-            Some(d) if d == 0.0 => {
-                if acc.current.is_none_or(|(cr, _)| cr != round) {
-                    acc.current = Some((round, worker));
-                    note_reference(&mut acc.panel, round, worker);
-                }
+            // The reference: distance exactly 0 (the first such machine of the round).
+            Some(0.0) if acc.current.is_none_or(|(cr, _)| cr != round) => {
+                acc.current = Some((round, worker));
+                note_reference(&mut acc.panel, round, worker);
             }
             Some(d) if d.is_finite() && d > 0.0 => {
                 let key = if by_role { (role, 0) } else { (role, worker) };
