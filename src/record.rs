@@ -652,6 +652,32 @@ mod tests {
     }
 
     #[test]
+    fn summary_without_a_known_minimum_or_thresholds_omits_them() {
+        let info = RunInfo {
+            name: "s".into(),
+            roles: vec![Role::Honest],
+            dim: 1,
+            rounds: 1,
+            eval_every: 1,
+            initial_loss: 2.0,
+            initial_grad_norm: 1.0,
+            initial_metrics: Vec::new(),
+            initial_params: Vector::zeros(1),
+            min_loss: None,
+            seed: 1,
+            threshold_long: None,
+            threshold_short: None,
+            calibration: None,
+        };
+        let s = Summary::new(&info);
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json.get("known_min_loss").is_none(), "{json}");
+        assert!(json.get("thresholds").is_none(), "{json}");
+        assert_eq!(json["best_loss"], 2.0);
+        assert_eq!(json["best_loss_round"], 0);
+    }
+
+    #[test]
     fn staging_refuses_existing_target_without_force() {
         let tmp = tempfile::tempdir().unwrap();
         let target = tmp.path().join("run");

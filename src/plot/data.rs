@@ -241,7 +241,7 @@ pub(crate) fn zoom_span(
         return None;
     }
     let run = hi - lo;
-    let pad = ((last - first) * 0.25).max(run * 0.01).max(5.0);
+    let pad = ((last - first) * 0.3).max(run * 0.002).max(20.0);
     let mut a = (first - pad).max(lo);
     let b = (last + pad).min(hi);
     if a - lo < (b - a) * 0.5 {

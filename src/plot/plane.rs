@@ -97,6 +97,10 @@ pub struct TrajectoryInfo {
     pub dim: usize,
     /// Share of the sampled path's variance (about its mean) that lies in the plane.
     pub explained_variance: Option<f64>,
+    /// Share of the displacement from the first to the last point of the path,
+    /// `‖x_end − x_0‖²`, that lies in the plane: whether the plane shows where the run went
+    /// (the variance share, in a long run, is mostly the noise around where it ended).
+    pub displacement_share: Option<f64>,
     /// Rounds between two rows of trajectory.csv (the last round is always there).
     pub sampled_every: u64,
     /// The surface's anchor, in words.
@@ -167,6 +171,10 @@ pub struct TrajectoryRecorder {
     m2: f64,
     count: u64,
     pending: Option<(u64, Arc<Vector>)>,
+    /// The first and the last finite points recorded.
+    ends: Option<(Vec<f64>, Vec<f64>)>,
+    /// The round of the last point recorded.
+    last_round: u64,
     enabled: bool,
 }
 
@@ -189,6 +197,8 @@ impl TrajectoryRecorder {
             m2: 0.0,
             count: 0,
             pending: None,
+            ends: None,
+            last_round: 0,
             enabled: false,
         }
     }
@@ -197,6 +207,11 @@ impl TrajectoryRecorder {
         if !x.iter().all(|v| v.is_finite()) {
             return;
         }
+        match &mut self.ends {
+            None => self.ends = Some((x.to_vec(), x.to_vec())),
+            Some((_, last)) => last.copy_from_slice(x),
+        }
+        self.last_round = round;
         match &self.plane {
             Some(plane) => {
                 let (a, b) = plane.project(x);
@@ -507,6 +522,13 @@ impl TrajectoryRecorder {
             axes: plane.axes.clone(),
             dim: self.dim,
             explained_variance: explained,
+            displacement_share: self.ends.as_ref().and_then(|(a, b)| {
+                let d: Vec<f64> = b.iter().zip(a).map(|(b, a)| b - a).collect();
+                let total = dot(&d, &d);
+                let (p, q) = plane.project(&d);
+                (total > 0.0 && total.is_finite())
+                    .then(|| ((p * p + q * q) / total).clamp(0.0, 1.0))
+            }),
             sampled_every: match plane.kind {
                 PlaneKind::Principal => self.eval_every * self.stride,
                 _ => self.eval_every,
@@ -580,15 +602,20 @@ impl Observer for TrajectoryRecorder {
         if !self.enabled {
             return Ok(());
         }
-        if let Some((r, x)) = self.pending.take() {
-            if self.plane.is_none() {
-                // The last round is always kept, whatever the stride.
-                if let Some(x) = x.as_slice() {
-                    self.samples.push((r, x.to_vec()));
-                }
-            } else if let Some(x) = x.as_slice() {
-                self.record(r, x);
-            }
+        if let Some((r, x)) = self.pending.take()
+            && let Some(x) = x.as_slice()
+        {
+            self.record(r, x);
+        }
+        // PCA samples: the last point recorded is always kept, whatever the stride.
+        if self.plane.is_none()
+            && let Some((_, last)) = &self.ends
+            && self
+                .samples
+                .last()
+                .is_none_or(|(r, _)| *r != self.last_round)
+        {
+            self.samples.push((self.last_round, last.clone()));
         }
         self.write()
     }

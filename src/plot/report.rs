@@ -177,6 +177,55 @@ fn trajectory_caption(t: &trajectory::TrajectoryData) -> String {
     s
 }
 
+/// The loss reached (when `with_loss`) and the machines expelled, in a sentence.
+fn outcome(run: &RunData, with_loss: bool) -> String {
+    let mut s = String::new();
+    if let Some(l) = run.summary_f64(&["final", "loss"]).filter(|_| with_loss) {
+        let _ = write!(s, "Final loss {}", escape(&round_sig(l, 4)));
+        if let Some(f) = run.known_min() {
+            let _ = write!(
+                s,
+                " ({} above the known minimum {})",
+                escape(&round_sig(l - f, 3)),
+                escape(&round_sig(f, 4))
+            );
+        }
+        s.push_str("; ");
+    }
+    let machines = run.machines();
+    let count = |role: Role| machines.values().filter(|r| **r == role).count();
+    let mut seen = std::collections::BTreeSet::new();
+    let expelled: Vec<_> = run
+        .expulsions
+        .iter()
+        .filter(|e| seen.insert(e.worker))
+        .collect();
+    let of = |role: Role| expelled.iter().filter(|e| e.role == role).count();
+    let _ = write!(
+        s,
+        "{} {} of {} Byzantine and {} of {} honest machines",
+        if s.is_empty() { "Expelled" } else { "expelled" },
+        of(Role::Byzantine),
+        count(Role::Byzantine),
+        of(Role::Honest),
+        count(Role::Honest)
+    );
+    if let (Some(a), Some(b)) = (expelled.first(), expelled.last()) {
+        if a.round == b.round {
+            let _ = write!(s, " (round {})", int(a.round.max(0) as u64));
+        } else {
+            let _ = write!(
+                s,
+                " (rounds {}–{})",
+                int(a.round.max(0) as u64),
+                int(b.round.max(0) as u64)
+            );
+        }
+    }
+    s.push('.');
+    s
+}
+
 /// Why the run ended as it did, in one paragraph.
 pub(crate) fn verdict(run: &RunData) -> String {
     let planned = run
@@ -189,7 +238,11 @@ pub(crate) fn verdict(run: &RunData) -> String {
         .map_or(run.last_round().max(0) as u64, |v| v as u64);
     let of = planned.map_or(String::new(), |p| format!(" of {}", int(p)));
     match run.status().as_str() {
-        "completed" => format!("Completed all {} rounds.", int(rounds)),
+        "completed" => format!(
+            "Completed all {} rounds. {}",
+            int(rounds),
+            outcome(run, true)
+        ),
         "diverged" => {
             let bound = run
                 .scenario
@@ -209,14 +262,16 @@ pub(crate) fn verdict(run: &RunData) -> String {
             format!(
                 "Diverged at round {}{of}: a run stops when ‖x‖ exceeds \
                  optimizer.divergence_norm{bound_text} or when the loss is no longer finite. \
-                 {cause} Every file is complete up to that round.",
-                int(rounds)
+                 {cause} Every file is complete up to that round. {}",
+                int(rounds),
+                outcome(run, false)
             )
         }
         "interrupted" => format!(
             "Interrupted by the user (Ctrl-C) after round {}{of}. Every file is consistent up to \
-             that round.",
-            int(rounds)
+             that round. {}",
+            int(rounds),
+            outcome(run, true)
         ),
         _ => "No summary.json in this run directory: the run did not finish writing, or the file \
               was removed."
@@ -284,15 +339,30 @@ fn results_table(run: &RunData) -> String {
         .and_then(|s| s.get("thresholds"))
         .and_then(|t| t.as_object())
     {
-        let parts: Vec<String> = t
-            .iter()
-            .filter_map(|(k, v)| Some(format!("{} = {}", escape(k), num(v.as_f64()?, 4))))
-            .collect();
-        row(
-            &mut h,
-            "safeguard thresholds (at the start)",
-            &parts.join(", "),
-        );
+        let list = |calibrated: bool| -> Vec<String> {
+            t.iter()
+                .filter(|(k, _)| k.starts_with("calibrated_") == calibrated)
+                .filter_map(|(k, v)| {
+                    let name = k.trim_start_matches("calibrated_max_distance_");
+                    Some(format!("{} = {}", escape(name), num(v.as_f64()?, 4)))
+                })
+                .collect()
+        };
+        let (thresholds, measured) = (list(false), list(true));
+        if !thresholds.is_empty() {
+            row(
+                &mut h,
+                "safeguard thresholds at the start",
+                &thresholds.join(", "),
+            );
+        }
+        if !measured.is_empty() {
+            row(
+                &mut h,
+                "calibration: largest honest distance",
+                &measured.join(", "),
+            );
+        }
     }
     for (key, name) in [
         ("no_reference_rounds", "rounds without a reference machine"),

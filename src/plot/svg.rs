@@ -222,6 +222,33 @@ impl Svg {
         );
     }
 
+    /// Several polylines as one `<path>` element (one subpath each).
+    pub fn multi_polyline(&mut self, pieces: &[Vec<(f64, f64)>], s: Stroke, class: &str) {
+        let mut d = String::new();
+        for piece in pieces {
+            let (text, n) = points_text(piece);
+            if n < 2 {
+                continue;
+            }
+            for (k, p) in text.split(' ').enumerate() {
+                if !d.is_empty() {
+                    d.push(' ');
+                }
+                d.push(if k == 0 { 'M' } else { 'L' });
+                d.push_str(&p.replace(',', " "));
+            }
+        }
+        if d.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            self.buf,
+            "<path d=\"{d}\" {} stroke-linejoin=\"round\" stroke-linecap=\"round\"{}/>",
+            s.attrs(),
+            Self::class_attr(class)
+        );
+    }
+
     /// A filled polygon.
     pub fn polygon(&mut self, points: &[(f64, f64)], fill: Color, opacity: f64, class: &str) {
         let text = points_text(points);

@@ -344,9 +344,12 @@ pub(crate) fn draw(plot: &TrajectoryPlot<'_>) -> String {
     svg.end_group();
     for p in &plot.paths {
         let pts: Vec<(f64, f64)> = p.points.iter().map(|q| (q.1, q.2)).collect();
-        let px = simplify(&f.px_all(&pts), 0.3);
         svg.begin_group("path");
-        svg.polyline(&px, Stroke::solid(p.color, 1.6).alpha(0.9), "");
+        let pieces: Vec<Vec<(f64, f64)>> = pixel_path(&f.px_all(&pts))
+            .iter()
+            .map(|piece| simplify(piece, 0.3))
+            .collect();
+        svg.multi_polyline(&pieces, Stroke::solid(p.color, 1.6).alpha(0.9), "");
         svg.end_group();
     }
     for &(a, b) in &plot.minima {
@@ -382,6 +385,48 @@ pub(crate) fn draw(plot: &TrajectoryPlot<'_>) -> String {
         );
     }
     svg.finish()
+}
+
+/// A path in pixels as polylines that draw the same picture with a bounded number of points:
+/// points are snapped to the pixel grid, repeats dropped, and each step between two pixels
+/// drawn once (a long run that wanders around a minimum for 200,000 rounds crosses the same
+/// few pixels again and again). The picture differs from the full path by at most half a
+/// pixel; the order of the steps is kept within each polyline.
+pub(crate) fn pixel_path(px: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+    let cell = |p: (f64, f64)| (p.0.round() as i64, p.1.round() as i64);
+    let centre = |c: (i64, i64)| (c.0 as f64, c.1 as f64);
+    let mut drawn: std::collections::BTreeSet<((i64, i64), (i64, i64))> =
+        std::collections::BTreeSet::new();
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut current: Vec<(f64, f64)> = Vec::new();
+    let mut last: Option<(i64, i64)> = None;
+    for &p in px {
+        let c = cell(p);
+        let Some(prev) = last else {
+            last = Some(c);
+            current.push(centre(c));
+            continue;
+        };
+        if c == prev {
+            continue;
+        }
+        let edge = if prev < c { (prev, c) } else { (c, prev) };
+        if drawn.insert(edge) {
+            if current.is_empty() {
+                current.push(centre(prev));
+            }
+            current.push(centre(c));
+        } else if current.len() >= 2 {
+            out.push(std::mem::take(&mut current));
+        } else {
+            current.clear();
+        }
+        last = Some(c);
+    }
+    if current.len() >= 2 || (out.is_empty() && !current.is_empty()) {
+        out.push(current);
+    }
+    out
 }
 
 /// Small labels with the round at a few points of the path (1, 2, 5 × 10ᵏ), so the reader can
@@ -440,22 +485,36 @@ pub(crate) fn svg(t: &TrajectoryData, run_ending: &str) -> String {
         t.labels[0], t.labels[1]
     );
     let mut notes = Vec::new();
-    if let Some(share) = t
-        .info
-        .as_ref()
-        .and_then(|m| m.get("explained_variance"))
-        .and_then(|v| v.as_f64())
-        && plane != Some("coordinates")
-    {
-        let pct = if share < 0.001 {
+    let share = |key: &str| {
+        t.info
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .and_then(|v| v.as_f64())
+    };
+    let pct = |v: f64| {
+        if v < 0.001 {
             "less than 0.1".to_string()
         } else {
-            round_sig(100.0 * share, 3)
-        };
-        notes.push(format!("this plane holds {pct}% of the path's variance"));
-        if share < 0.5 {
-            notes.push("(the run moved mostly off this plane)".to_string());
+            round_sig(100.0 * v, 3)
         }
+    };
+    if plane != Some("coordinates")
+        && let Some(d) = share("displacement_share")
+    {
+        notes.push(format!(
+            "this plane holds {}% of the displacement from start to end",
+            pct(d)
+        ));
+        if d < 0.5 {
+            notes.push("(the run went mostly elsewhere)".to_string());
+        }
+    } else if plane != Some("coordinates")
+        && let Some(v) = share("explained_variance")
+    {
+        notes.push(format!(
+            "this plane holds {}% of the path's variance",
+            pct(v)
+        ));
     }
     if t.skipped > 0 {
         notes.push(format!(
@@ -488,4 +547,22 @@ pub(crate) fn svg(t: &TrajectoryData, run_ending: &str) -> String {
         notes,
         grey_levels: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_that_circles_is_drawn_once() {
+        // 100 laps of the same 8-pixel square.
+        let lap = [(0.0, 0.0), (8.0, 0.0), (8.0, 8.0), (0.0, 8.0)];
+        let px: Vec<(f64, f64)> = (0..400).map(|k| lap[k % 4]).collect();
+        let pieces = pixel_path(&px);
+        let points: usize = pieces.iter().map(Vec::len).sum();
+        assert!(points <= 6, "{pieces:?}");
+        assert_eq!(pieces[0][..4], lap);
+        // A single point stays a point (drawn as a dot by the caller).
+        assert_eq!(pixel_path(&[(1.0, 1.0)]), vec![vec![(1.0, 1.0)]]);
+    }
 }

@@ -112,6 +112,8 @@ pub(crate) fn load(
         panel: WindowPanel,
         // The reference of the round being read: (round, worker).
         current: Option<(i64, usize)>,
+        // The last round whose threshold was taken (every machine's row repeats it).
+        threshold_round: Option<i64>,
     }
     let mut panels: BTreeMap<(u8, String), Acc> = BTreeMap::new();
     let mut machines: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
@@ -147,9 +149,13 @@ pub(crate) fn load(
                 reference_truncated: false,
             },
             current: None,
+            threshold_round: None,
         });
         let r = round as f64;
-        if let Some(t) = threshold.filter(|t| t.is_finite()) {
+        if let Some(t) = threshold.filter(|t| t.is_finite())
+            && acc.threshold_round != Some(round)
+        {
+            acc.threshold_round = Some(round);
             acc.panel.threshold.push(r, 2.0 * t);
         }
         match distance {
