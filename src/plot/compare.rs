@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::chart::{HLine, LegendItem, Mark, Series, SeriesData, TimeRow};
+use super::chart::{HLine, Series, SeriesData, TimeRow};
 use super::curves::{self, best_loss, good_steps, grad_points, loss_points, run_events};
 use super::data::{RunData, zoom_span};
 use super::format::{int, round_sig};
 use super::html::{self, num};
+use super::legend::{LegendItem, Mark};
 use super::palette::{self, run_color};
 use super::report::verdict;
 use super::scale::Scale;

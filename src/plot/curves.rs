@@ -9,11 +9,10 @@
 //! - Every time plot marks the expulsions (dashed lines, triangles) and faults (ticks at the
 //!   bottom), with a zoom on the expulsion period when it is short.
 
-use super::chart::{
-    self, Event, EventKind, HLine, LegendItem, Mark, Rect, Series, SeriesData, TimeRow, WIDTH,
-};
+use super::chart::{self, Event, EventKind, HLine, Rect, Series, SeriesData, TimeRow, WIDTH};
 use super::data::{Role, RunData};
 use super::format::{int, round_sig};
+use super::legend::{self, LegendItem, Mark};
 use super::palette::{self, Color};
 use super::scale::Scale;
 use super::svg::{Stroke, Svg};
@@ -164,11 +163,11 @@ pub(crate) fn single_row_svg(
     legend: &[LegendItem],
     row: &TimeRow,
 ) -> String {
-    let legend_h = chart::legend_height(legend, WIDTH - 40.0);
+    let legend_h = legend::legend_height(legend, WIDTH - 40.0);
     let height = 36.0 + legend_h + chart::row_height(PLOT_H, row.titled()) + 8.0;
     let mut svg = Svg::new(WIDTH, height, class);
     let mut y = chart::draw_title(&mut svg, title);
-    y += chart::draw_legend(&mut svg, legend, y);
+    y += legend::draw_legend(&mut svg, legend, y);
     chart::draw_time_row(
         &mut svg,
         Rect {

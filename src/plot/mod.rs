@@ -13,8 +13,9 @@
 //! a [`PlotError`] naming the file and line before anything is written.
 //!
 //! The rooms: chart primitives ([`svg`], [`palette`], [`scale`], [`format`], [`downsample`],
-//! `chart`), one file per figure family (`curves`, `timeline`, `windows`, `trajectory` with
-//! [`plane`], `contour` and `eigen`), the reports (`report`, `compare`, sharing `html`).
+//! `chart`, `legend`), one file per figure family (`curves`, `timeline`, `windows`,
+//! `trajectory` with [`plane`], `surface`, `contour` and `eigen`), the reports (`report`,
+//! `compare`, sharing `html`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -29,10 +30,12 @@ pub mod downsample;
 mod eigen;
 pub mod format;
 mod html;
+mod legend;
 pub mod palette;
 pub mod plane;
 mod report;
 pub mod scale;
+mod surface;
 pub mod svg;
 mod timeline;
 mod trajectory;

@@ -27,8 +27,7 @@
 //! [`SAMPLE_BUDGET`] numbers: when more would be needed, every other sample is dropped and the
 //! sampling interval doubles (so the samples stay evenly spaced and the first and last rounds are
 //! always kept). PCA itself runs on at most `sqrt(10⁹ / d)` (and 256) evenly spaced samples
-//! through their Gram matrix. The surface grid has `n x n` points with `n` from 121 (small `d`)
-//! down to 21 (`d` near 10⁶), so its cost stays near `2·10⁷ · d` flops.
+//! through their Gram matrix. The surface and its minima: [`super::surface`].
 //!
 //! Everything is computed in a fixed order: the files are byte-identical for the same run.
 
@@ -39,6 +38,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::eigen::{argmax_abs, normalise_sign, symmetric_eigen};
+pub use super::surface::PlaneMinimum;
+use super::surface::Surface;
 use crate::actors::RoundEvent;
 use crate::error::Error;
 use crate::linalg::Vector;
@@ -71,17 +72,6 @@ pub struct AxisInfo {
     pub label: String,
     /// What it is, in words.
     pub about: String,
-}
-
-/// A local minimum of `f` on the plane.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct PlaneMinimum {
-    /// First coordinate.
-    pub p1: f64,
-    /// Second coordinate.
-    pub p2: f64,
-    /// `f` there.
-    pub loss: f64,
 }
 
 /// trajectory.json.
@@ -461,61 +451,10 @@ impl TrajectoryRecorder {
         }
         write_atomic(&self.dir.join("trajectory.csv"), csv.as_bytes())?;
 
-        let (lo, hi) = plot_box(&points);
-        let n = ((2e7 / self.dim.max(1) as f64).sqrt() as usize).clamp(21, 121);
-        let grid = |i: usize, lo: f64, hi: f64| lo + (hi - lo) * i as f64 / (n - 1) as f64;
-        let mut values = vec![f64::NAN; n * n];
-        let mut surface = String::from("p1,p2,loss\n");
-        for j in 0..n {
-            let b = grid(j, lo.1, hi.1);
-            for i in 0..n {
-                let a = grid(i, lo.0, hi.0);
-                let f = self.problem.loss(&plane.point(a, b));
-                values[j * n + i] = f;
-                let _ = writeln!(surface, "{},{},{}", fmt_f64(a), fmt_f64(b), fmt_f64(f));
-            }
-        }
-        write_atomic(&self.dir.join("surface.csv"), surface.as_bytes())?;
-
-        let cell = (
-            (hi.0 - lo.0) / (n - 1) as f64,
-            (hi.1 - lo.1) / (n - 1) as f64,
-        );
-        // Refine the grid's lowest local minima, then keep those as low as the lowest (several
-        // when f is symmetric, like the saddle's four minima), one per place.
-        let budget = ((2e7 / self.dim.max(1) as f64) as usize).clamp(60, 400);
-        let mut refined: Vec<PlaneMinimum> = grid_minima(&values, n)
-            .into_iter()
-            .map(|(i, j)| {
-                let start = (grid(i, lo.0, hi.0), grid(j, lo.1, hi.1));
-                refine(
-                    |a, b| self.problem.loss(&plane.point(a, b)),
-                    start,
-                    cell,
-                    (lo, hi),
-                    budget,
-                )
-            })
-            .filter(|m| m.loss.is_finite())
-            .collect();
-        refined.sort_by(|a, b| a.loss.total_cmp(&b.loss));
-        let best = refined.first().map_or(0.0, |m| m.loss);
-        let range = values
-            .iter()
-            .filter(|v| v.is_finite())
-            .fold(0.0f64, |a, v| a.max((v - best).abs()));
-        let minima = refined
-            .into_iter()
-            .filter(|m| m.loss <= best + 1e-6 * range.max(1e-300))
-            .fold(Vec::<PlaneMinimum>::new(), |mut acc, m| {
-                let near = acc.iter().any(|o| {
-                    (o.p1 - m.p1).abs() < 2.0 * cell.0 && (o.p2 - m.p2).abs() < 2.0 * cell.1
-                });
-                if !near {
-                    acc.push(m);
-                }
-                acc
-            });
+        let problem = &self.problem;
+        let surface = Surface::sample(|a, b| problem.loss(&plane.point(a, b)), &points, self.dim);
+        write_atomic(&self.dir.join("surface.csv"), surface.csv().as_bytes())?;
+        let minima = surface.minima(|a, b| problem.loss(&plane.point(a, b)), self.dim);
         let info = TrajectoryInfo {
             plane: plane.kind,
             about: plane.about.clone(),
@@ -534,7 +473,7 @@ impl TrajectoryRecorder {
                 _ => self.eval_every,
             },
             surface_through: plane.through.clone(),
-            surface_points_per_side: n,
+            surface_points_per_side: surface.n,
             minima,
             known_min_loss: self.known_min,
             basis: (self.dim <= BASIS_MAX_DIM).then(|| [plane.u.clone(), plane.v.clone()]),
@@ -636,150 +575,6 @@ fn variance_share(points: &[(u64, f64, f64)], m2: f64) -> Option<f64> {
         .map(|p| (p.1 - ma).powi(2) + (p.2 - mb).powi(2))
         .sum();
     Some((s / m2).clamp(0.0, 1.0))
-}
-
-/// The plotted box: the path with a margin, both sides of equal length when they are within a
-/// factor 3 of each other (same units on both axes: circles stay round).
-fn plot_box(points: &[(u64, f64, f64)]) -> ((f64, f64), (f64, f64)) {
-    let clip = |v: f64| v.clamp(-1e150, 1e150);
-    let (mut a0, mut a1, mut b0, mut b1) = (
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-    );
-    for p in points {
-        a0 = a0.min(clip(p.1));
-        a1 = a1.max(clip(p.1));
-        b0 = b0.min(clip(p.2));
-        b1 = b1.max(clip(p.2));
-    }
-    let (mut sa, mut sb) = (a1 - a0, b1 - b0);
-    let floor = 1e-3 * (a0.abs().max(a1.abs()).max(b0.abs()).max(b1.abs())).max(1e-9);
-    sa = sa.max(floor);
-    sb = sb.max(floor);
-    if sa < 3.0 * sb && sb < 3.0 * sa {
-        let s = sa.max(sb);
-        sa = s;
-        sb = s;
-    } else {
-        // Very unequal: keep at least a fifth of the larger side on the smaller.
-        let s = sa.max(sb) / 5.0;
-        sa = sa.max(s);
-        sb = sb.max(s);
-    }
-    let (ca, cb) = (0.5 * (a0 + a1), 0.5 * (b0 + b1));
-    let (ha, hb) = (0.5 * sa * 1.25, 0.5 * sb * 1.25);
-    ((ca - ha, cb - hb), (ca + ha, cb + hb))
-}
-
-/// Interior local minima of an `n x n` grid whose value is within 2% of the grid's range of its
-/// lowest value, lowest first, at most 8.
-fn grid_minima(values: &[f64], n: usize) -> Vec<(usize, usize)> {
-    let finite = values.iter().copied().filter(|v| v.is_finite());
-    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    if lo > hi {
-        return Vec::new();
-    }
-    let tol = lo + 0.02 * (hi - lo);
-    let mut out: Vec<(f64, usize, usize)> = Vec::new();
-    for j in 1..n.saturating_sub(1) {
-        for i in 1..n - 1 {
-            let v = values[j * n + i];
-            if !(v.is_finite() && v <= tol) {
-                continue;
-            }
-            let mut is_min = true;
-            for dj in [-1i64, 0, 1] {
-                for di in [-1i64, 0, 1] {
-                    if di == 0 && dj == 0 {
-                        continue;
-                    }
-                    let w = values[(j as i64 + dj) as usize * n + (i as i64 + di) as usize];
-                    if !(w.is_finite() && w >= v) {
-                        is_min = false;
-                    }
-                }
-            }
-            if is_min {
-                out.push((v, i, j));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)).then(a.1.cmp(&b.1)));
-    out.into_iter().take(8).map(|(_, i, j)| (i, j)).collect()
-}
-
-/// Nelder-Mead on the plane from `start` (initial simplex of one grid cell), kept inside the
-/// box, for at most `max_evals` evaluations of `f` (Nelder & Mead, *A simplex method for
-/// function minimization*, 1965, with the usual coefficients 1, 2, 1/2, 1/2).
-fn refine(
-    f: impl Fn(f64, f64) -> f64,
-    start: (f64, f64),
-    cell: (f64, f64),
-    (lo, hi): ((f64, f64), (f64, f64)),
-    max_evals: usize,
-) -> PlaneMinimum {
-    let clamp = |p: (f64, f64)| (p.0.clamp(lo.0, hi.0), p.1.clamp(lo.1, hi.1));
-    let eval = |p: (f64, f64)| {
-        let v = f(p.0, p.1);
-        if v.is_nan() { f64::INFINITY } else { v }
-    };
-    let mut s: Vec<((f64, f64), f64)> = [
-        start,
-        (start.0 + cell.0, start.1),
-        (start.0, start.1 + cell.1),
-    ]
-    .into_iter()
-    .map(|p| {
-        let p = clamp(p);
-        (p, eval(p))
-    })
-    .collect();
-    let mut evals = 3;
-    let lerp =
-        |a: (f64, f64), b: (f64, f64), t: f64| (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
-    while evals < max_evals {
-        s.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let size = ((s[2].0.0 - s[0].0.0) / cell.0).abs() + ((s[2].0.1 - s[0].0.1) / cell.1).abs();
-        if size < 1e-9 {
-            break;
-        }
-        let centroid = lerp(s[0].0, s[1].0, 0.5);
-        let worst = s[2];
-        let reflect = clamp(lerp(centroid, worst.0, -1.0));
-        let fr = eval(reflect);
-        evals += 1;
-        if fr < s[0].1 {
-            let expand = clamp(lerp(centroid, worst.0, -2.0));
-            let fe = eval(expand);
-            evals += 1;
-            s[2] = if fe < fr { (expand, fe) } else { (reflect, fr) };
-        } else if fr < s[1].1 {
-            s[2] = (reflect, fr);
-        } else {
-            let contract = clamp(lerp(centroid, worst.0, 0.5));
-            let fc = eval(contract);
-            evals += 1;
-            if fc < worst.1 {
-                s[2] = (contract, fc);
-            } else {
-                for k in 1..3 {
-                    let p = clamp(lerp(s[0].0, s[k].0, 0.5));
-                    s[k] = (p, eval(p));
-                    evals += 1;
-                }
-            }
-        }
-    }
-    s.sort_by(|a, b| a.1.total_cmp(&b.1));
-    PlaneMinimum {
-        p1: s[0].0.0,
-        p2: s[0].0.1,
-        loss: s[0].1,
-    }
 }
 
 /// `xi` when `v` is (up to rounding) a coordinate axis; `v` is then made exactly that axis.
@@ -941,10 +736,5 @@ mod tests {
         snap_to_axis(&mut v);
         assert_eq!(v, vec![0.0, 1.0, 0.0]);
         assert_eq!(axis_label(&v).as_deref(), Some("x1"));
-        let b = plot_box(&[(0, 0.0, 0.0), (1, 1.0, 0.5)]);
-        assert!(
-            (b.1.0 - b.0.0 - (b.1.1 - b.0.1)).abs() < 1e-12,
-            "square: {b:?}"
-        );
     }
 }

@@ -468,3 +468,35 @@ fn many_machines_share_one_envelope_per_role_and_files_stay_small() {
     let short = w.find("short window").unwrap();
     assert!(long < short, "long panel first");
 }
+
+#[test]
+fn the_report_says_why_a_run_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synthetic_run(dir, 200, 5, 1, false, false);
+    let summary = |status: &str, loss: &str| {
+        format!(
+            r#"{{"name":"s","status":"{status}","rounds":199,"final":{{"loss":{loss},"grad_norm":1}}}}"#
+        )
+    };
+    write(dir, "summary.json", &summary("interrupted", "0.5"));
+    render_run(dir).unwrap();
+    let report = read(dir, "report.html");
+    assert!(
+        report.contains("Interrupted by the user (Ctrl-C) after round 199 of 1000"),
+        "{report}"
+    );
+    assert!(read(dir, "loss.svg").contains("interrupted after round 199"));
+    write(dir, "summary.json", &summary("diverged", "3e12"));
+    render_run(dir).unwrap();
+    let report = read(dir, "report.html");
+    assert!(report.contains("Diverged at round 199 of 1000"));
+    assert!(
+        report.contains("The loss was still finite (3×10¹²), so the parameters left the ball ‖x‖ ≤ optimizer.divergence_norm (10⁶)"),
+        "{report}"
+    );
+    write(dir, "summary.json", &summary("completed", "0.25"));
+    render_run(dir).unwrap();
+    let report = read(dir, "report.html");
+    assert!(report.contains("Completed all 199 rounds. Final loss 0.25; expelled 1 of 1 Byzantine and 0 of 4 honest machines (round 50)."), "{report}");
+}

@@ -2,9 +2,10 @@
 //! expulsion, ticks at its faults; with a zoom on the expulsion period, where bars that are
 //! slivers over the whole run can be read.
 
-use super::chart::{self, AxisText, Frame, LEFT, LegendItem, Mark, RIGHT, Rect, WIDTH};
+use super::chart::{self, AxisText, Frame, LEFT, RIGHT, Rect, WIDTH};
 use super::curves::ending;
 use super::data::{Role, RunData};
+use super::legend::{self, LegendItem, Mark};
 use super::palette::{self, Color};
 use super::scale::{Axis, Scale};
 use super::svg::{Anchor, Font, Stroke, Svg};
@@ -38,7 +39,7 @@ pub(crate) fn svg(run: &RunData) -> String {
         "(a bar runs while the machine is in the good set)".to_string(),
         Mark::Remark,
     ));
-    let legend_h = chart::legend_height(&legend, WIDTH - 40.0);
+    let legend_h = legend::legend_height(&legend, WIDTH - 40.0);
     let zoom = run.zoom();
     let titled = zoom.is_some();
     let height = 36.0 + legend_h + chart::row_height(plot_h, titled) + 12.0;
@@ -50,7 +51,7 @@ pub(crate) fn svg(run: &RunData) -> String {
         ending(run)
     );
     let mut y = chart::draw_title(&mut svg, &title);
-    y += chart::draw_legend(&mut svg, &legend, y);
+    y += legend::draw_legend(&mut svg, &legend, y);
     let top = y + 4.0 + if titled { 22.0 } else { 0.0 };
     let avail = WIDTH - LEFT - RIGHT;
     let (main_w, zoom_w) = if zoom.is_some() {
@@ -159,7 +160,7 @@ pub(crate) fn svg(run: &RunData) -> String {
             if let Some((r, _)) = expelled.get(&id)
                 && let Some(x) = f.px_x(*r as f64)
             {
-                chart::cross(
+                legend::cross(
                     &mut svg,
                     (x, py),
                     (row_px * 0.3).clamp(2.0, 5.0),

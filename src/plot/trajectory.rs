@@ -10,11 +10,12 @@
 use std::path::Path;
 
 use super::PlotError;
-use super::chart::{self, AxisText, Frame, LegendItem, Mark, Rect, WIDTH};
+use super::chart::{self, AxisText, Frame, Rect, WIDTH};
 use super::contour::{contour_lines, simplify, upsample};
 use super::csv::{CsvReader, csv_err};
 use super::data::{JsonMap, load_json};
 use super::format::{int, round_sig};
+use super::legend::{self, LegendItem, Mark};
 use super::palette::{self, Color};
 use super::scale::{Axis, Scale};
 use super::svg::{Anchor, Font, Stroke, Svg};
@@ -287,7 +288,7 @@ pub(crate) fn draw(plot: &TrajectoryPlot<'_>) -> String {
     for n in &plot.notes {
         legend.push((n.clone(), Mark::Remark));
     }
-    let legend_h = chart::legend_height(&legend, WIDTH - 40.0);
+    let legend_h = legend::legend_height(&legend, WIDTH - 40.0);
     // Same units on both axes: keep their scale equal when the box is square.
     let square = ((xa.hi - xa.lo) / (ya.hi - ya.lo) - 1.0).abs() < 1e-6;
     let plot_h = 470.0;
@@ -299,7 +300,7 @@ pub(crate) fn draw(plot: &TrajectoryPlot<'_>) -> String {
     let height = 36.0 + legend_h + plot_h + 56.0;
     let mut svg = Svg::new(WIDTH, height, plot.class);
     let mut y = chart::draw_title(&mut svg, &plot.title);
-    y += chart::draw_legend(&mut svg, &legend, y);
+    y += legend::draw_legend(&mut svg, &legend, y);
     let x0 = if square {
         (WIDTH - plot_w) / 2.0 + 20.0
     } else {
@@ -354,7 +355,7 @@ pub(crate) fn draw(plot: &TrajectoryPlot<'_>) -> String {
     }
     for &(a, b) in &plot.minima {
         if let Some(p) = f.px((a, b)) {
-            chart::diamond(&mut svg, p, 7.0, palette::MINIMUM, "minimum");
+            legend::diamond(&mut svg, p, 7.0, palette::MINIMUM, "minimum");
         }
     }
     for p in &plot.paths {
@@ -371,7 +372,7 @@ pub(crate) fn draw(plot: &TrajectoryPlot<'_>) -> String {
             );
         }
         if let Some(last) = p.points.last().and_then(|q| f.px((q.1, q.2))) {
-            chart::cross_halo(&mut svg, last, 6.0, palette::BLACK, "end");
+            legend::cross_halo(&mut svg, last, 6.0, palette::BLACK, "end");
         }
     }
     svg.end_group();

@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::PlotError;
-use super::chart::{self, LegendItem, Mark, Rect, RowFrames, Series, SeriesData, TimeRow, WIDTH};
+use super::chart::{self, Rect, RowFrames, Series, SeriesData, TimeRow, WIDTH};
 use super::csv::CsvReader;
 use super::curves::{ending, event_legend, run_events};
 use super::data::{Role, RunData};
 use super::downsample::M4;
 use super::format::{int, round_sig};
+use super::legend::{self, LegendItem, Mark};
 use super::palette;
 use super::scale::Scale;
 use super::svg::{Anchor, Font, Stroke, Svg};
@@ -271,7 +272,7 @@ pub(crate) fn svg(run: &RunData, data: &WindowData) -> String {
         ));
     }
     let n = data.panels.len().max(1) as f64;
-    let legend_h = chart::legend_height(&legend, WIDTH - 40.0);
+    let legend_h = legend::legend_height(&legend, WIDTH - 40.0);
     let row_h = chart::row_height(PANEL_PLOT_H, true);
     let height = 36.0 + legend_h + n * (row_h + 8.0) + 8.0;
     let mut svg = Svg::new(WIDTH, height, "figure window-distances");
@@ -282,7 +283,7 @@ pub(crate) fn svg(run: &RunData, data: &WindowData) -> String {
             ending(run)
         ),
     );
-    y += chart::draw_legend(&mut svg, &legend, y);
+    y += legend::draw_legend(&mut svg, &legend, y);
     if data.panels.is_empty() {
         svg.text(
             (WIDTH / 2.0, y + 60.0),
