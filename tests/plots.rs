@@ -98,20 +98,28 @@ fn axis_map(t: &[(f64, f64)], log: bool) -> impl Fn(f64) -> f64 + use<> {
     }
 }
 
-/// The points of every polyline under a series group of class `class` in `panel`.
+/// The points of every polyline (and `M`/`L` path) under a group of class `class` in `panel`.
 fn series_points(panel: roxmltree::Node, class: &str) -> Vec<(f64, f64)> {
+    let number = |t: &str| t.parse::<f64>().unwrap();
     group(panel, class)
         .descendants()
-        .filter(|n| n.has_tag_name("polyline"))
         .flat_map(|n| {
-            n.attribute("points")
-                .unwrap()
-                .split(' ')
-                .map(|p| {
-                    let (x, y) = p.split_once(',').unwrap();
-                    (x.parse::<f64>().unwrap(), y.parse::<f64>().unwrap())
-                })
-                .collect::<Vec<_>>()
+            if n.has_tag_name("polyline") {
+                n.attribute("points")
+                    .unwrap()
+                    .split(' ')
+                    .map(|p| {
+                        let (x, y) = p.split_once(',').unwrap();
+                        (number(x), number(y))
+                    })
+                    .collect::<Vec<_>>()
+            } else if n.has_tag_name("path") {
+                let d = n.attribute("d").unwrap().replace(['M', 'L'], "");
+                let v: Vec<f64> = d.split_whitespace().map(number).collect();
+                v.chunks(2).map(|c| (c[0], c[1])).collect()
+            } else {
+                Vec::new()
+            }
         })
         .collect()
 }

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::chart::{HLine, Series, SeriesData, TimeRow};
+use super::chart::{Series, SeriesData, TimeRow};
 use super::curves::{self, best_loss, good_steps, grad_points, loss_points, run_events};
 use super::data::{RunData, zoom_span};
-use super::format::{int, round_sig};
+use super::format::int;
 use super::html::{self, num};
 use super::legend::{LegendItem, Mark};
 use super::palette::{self, run_color};
@@ -237,15 +237,9 @@ fn loss(runs: &[RunData], names: &[String]) -> Figure {
     let mut legend = legend_for(runs, names, &left_out(runs, &fit));
     let mut hlines = Vec::new();
     if let Some(f) = fstar {
-        let s = Stroke::solid(palette::GREY_TEXT, 1.5);
-        hlines.push(HLine {
-            y: 0.0,
-            stroke: s,
-            label: format!("known minimum f* = {}", round_sig(f, 4)),
-            class: "known-minimum".to_string(),
-            label_below: true,
-        });
-        legend.push(("known minimum f* (at 0)".to_string(), Mark::Line(s)));
+        let (line, item) = curves::known_minimum(f, Stroke::solid(palette::GREY_TEXT, 1.5));
+        hlines.push(line);
+        legend.push(item);
     }
     let row = TimeRow {
         title: String::new(),
@@ -305,21 +299,13 @@ fn grad(runs: &[RunData], names: &[String]) -> Figure {
         12,
     );
     let off = left_out(runs, &fit);
-    let row = TimeRow {
-        title: String::new(),
-        y_title: format!("gradient norm ({})", scale.describe()),
-        y_scale: scale,
-        y_include: vec![0.0],
-        y_integers: false,
-        fit_series: fit,
-        x_range: x_range(runs),
-        zoom: zoom(runs),
+    let row = curves::grad_norm_row(
+        scale,
+        (x_range(runs), zoom(runs)),
         series,
-        hlines: Vec::new(),
-        events: events(runs),
-        empty_note: "no finite gradient norms".to_string(),
-        dots: false,
-    };
+        events(runs),
+        fit,
+    );
     Figure {
         file: "grad_norm.svg",
         svg: curves::single_row_svg(
@@ -437,17 +423,7 @@ fn trajectory_overlay(runs: &[RunData], names: &[String]) -> Option<Figure> {
     if !left_out.is_empty() {
         notes.push(format!("not on this plane: {}", left_out.join(", ")));
     }
-    let minima = bt
-        .info
-        .as_ref()
-        .and_then(|m| m.get("minima"))
-        .and_then(|m| m.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| Some((m.get("p1")?.as_f64()?, m.get("p2")?.as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let minima = bt.minima();
     let svg = trajectory::draw(&TrajectoryPlot {
         class: "figure compare-trajectory",
         title: format!(

@@ -181,6 +181,20 @@ pub(crate) fn single_row_svg(
     svg.finish()
 }
 
+/// The line of the known minimum `f` on a `loss − f*` axis (at 0), and its legend entry.
+pub(crate) fn known_minimum(f: f64, stroke: Stroke) -> (HLine, LegendItem) {
+    (
+        HLine {
+            y: 0.0,
+            stroke,
+            label: format!("known minimum f* = {}", round_sig(f, 4)),
+            class: "known-minimum".to_string(),
+            label_below: true,
+        },
+        ("known minimum f* (at 0)".to_string(), Mark::Line(stroke)),
+    )
+}
+
 /// loss.svg.
 pub(crate) fn loss_svg(run: &RunData) -> String {
     let fstar = run.known_min();
@@ -191,15 +205,9 @@ pub(crate) fn loss_svg(run: &RunData) -> String {
     let mut hlines = Vec::new();
     let best = best_loss(run);
     if let Some(f) = fstar {
-        let s = Stroke::solid(palette::BLUISH_GREEN, 2.0);
-        hlines.push(HLine {
-            y: 0.0,
-            stroke: s,
-            label: format!("known minimum f* = {}", round_sig(f, 4)),
-            class: "known-minimum".to_string(),
-            label_below: true,
-        });
-        legend.push(("known minimum f* (at 0)".to_string(), Mark::Line(s)));
+        let (line, item) = known_minimum(f, Stroke::solid(palette::BLUISH_GREEN, 2.0));
+        hlines.push(line);
+        legend.push(item);
     }
     if let Some((b, round)) = best {
         let s = Stroke::dashed(palette::ORANGE, 1.5, "6 4");
@@ -257,6 +265,32 @@ pub(crate) fn loss_svg(run: &RunData) -> String {
     single_row_svg("figure loss", &title, &legend, &row)
 }
 
+/// A row of gradient norms on `scale`, over `(x_range, zoom)`; `fit_series` as in
+/// [`TimeRow`].
+pub(crate) fn grad_norm_row(
+    scale: Scale,
+    (x_range, zoom): ((f64, f64), Option<(f64, f64)>),
+    series: Vec<Series>,
+    events: Vec<Event>,
+    fit_series: Option<Vec<usize>>,
+) -> TimeRow {
+    TimeRow {
+        title: String::new(),
+        y_title: format!("gradient norm ({})", scale.describe()),
+        y_scale: scale,
+        y_include: vec![0.0],
+        y_integers: false,
+        fit_series,
+        x_range,
+        zoom,
+        series,
+        hlines: Vec::new(),
+        events,
+        empty_note: "no finite gradient norms".to_string(),
+        dots: false,
+    }
+}
+
 /// grad_norm.svg.
 pub(crate) fn grad_norm_svg(run: &RunData) -> String {
     let pts = grad_points(run);
@@ -265,23 +299,18 @@ pub(crate) fn grad_norm_svg(run: &RunData) -> String {
     let mut legend: Vec<LegendItem> = vec![("‖∇f(x)‖".to_string(), Mark::Line(line))];
     legend.extend(event_legend(run));
     let row = TimeRow {
-        title: String::new(),
-        y_title: format!("gradient norm ({})", scale.describe()),
-        y_scale: scale,
-        y_include: vec![0.0],
-        y_integers: false,
-        fit_series: None,
-        x_range: run.x_range(),
-        zoom: run.zoom(),
-        series: vec![Series {
-            class: "grad-norm".to_string(),
-            stroke: line,
-            data: SeriesData::Points(pts),
-        }],
-        hlines: Vec::new(),
-        events: run_events(run, None),
-        empty_note: "no finite gradient norms".to_string(),
         dots: true,
+        ..grad_norm_row(
+            scale,
+            (run.x_range(), run.zoom()),
+            vec![Series {
+                class: "grad-norm".to_string(),
+                stroke: line,
+                data: SeriesData::Points(pts),
+            }],
+            run_events(run, None),
+            None,
+        )
     };
     single_row_svg(
         "figure grad-norm",

@@ -198,16 +198,8 @@ impl Axis {
     }
 
     fn linear_ticks(&self, max: usize) -> Vec<Tick> {
-        let values = nice_values(self.lo, self.hi, max);
-        let step = if values.len() >= 2 {
-            values[1] - values[0]
-        } else {
-            1.0
-        };
-        let labels = format::linear_labels(&values, step);
-        values
+        nice_labelled(self.lo, self.hi, max)
             .into_iter()
-            .zip(labels)
             .map(|(value, label)| Tick {
                 value,
                 t: value,
@@ -218,22 +210,26 @@ impl Axis {
 
     fn linear_ticks_on_curved(&self, max: usize) -> Vec<Tick> {
         let (a, b) = (self.scale.inverse(self.lo), self.scale.inverse(self.hi));
-        let values = nice_values(a.min(b), a.max(b), max.min(5));
-        let step = if values.len() >= 2 {
-            values[1] - values[0]
-        } else {
-            1.0
-        };
-        let labels = format::linear_labels(&values, step);
-        values
+        nice_labelled(a.min(b), a.max(b), max.min(5))
             .into_iter()
-            .zip(labels)
             .filter_map(|(value, label)| {
                 let t = self.scale.forward(value)?;
                 (t >= self.lo && t <= self.hi).then_some(Tick { value, t, label })
             })
             .collect()
     }
+}
+
+/// [`nice_values`] with their labels, in one format.
+fn nice_labelled(lo: f64, hi: f64, max: usize) -> Vec<(f64, String)> {
+    let values = nice_values(lo, hi, max);
+    let step = if values.len() >= 2 {
+        values[1] - values[0]
+    } else {
+        1.0
+    };
+    let labels = format::linear_labels(&values, step);
+    values.into_iter().zip(labels).collect()
 }
 
 /// Round values (1, 2 or 5 times a power of ten apart) inside `[lo, hi]`, about `max` of them.

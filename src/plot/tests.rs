@@ -368,15 +368,15 @@ fn malformed_files_name_the_file_and_line_and_nothing_is_written() {
         ),
         ("surface.csv", "p1,p2,loss\n0,0,1\n1,0,2\n0,1,3\n", 1),
     ];
+    let optional = [
+        "workers.csv",
+        "window_distances.csv",
+        "faults.csv",
+        "surface.csv",
+        "trajectory.csv",
+    ];
     for (file, text, line) in cases {
-        for f in [
-            "rounds.csv",
-            "workers.csv",
-            "window_distances.csv",
-            "faults.csv",
-            "surface.csv",
-            "trajectory.csv",
-        ] {
+        for f in optional {
             let _ = fs::remove_file(dir.join(f));
         }
         write(dir, "rounds.csv", &good_rounds);
@@ -395,13 +395,7 @@ fn malformed_files_name_the_file_and_line_and_nothing_is_written() {
             "{file}: a figure was written"
         );
     }
-    for f in [
-        "workers.csv",
-        "window_distances.csv",
-        "faults.csv",
-        "surface.csv",
-        "trajectory.csv",
-    ] {
+    for f in optional {
         let _ = fs::remove_file(dir.join(f));
     }
     write(dir, "rounds.csv", &good_rounds);

@@ -48,6 +48,19 @@ impl TrajectoryData {
     pub fn info_str(&self, key: &str) -> Option<&str> {
         self.info.as_ref()?.get(key)?.as_str()
     }
+    /// The minima of `f` on the plane (trajectory.json), as `(p1, p2)`.
+    pub fn minima(&self) -> Vec<(f64, f64)> {
+        self.info
+            .as_ref()
+            .and_then(|m| m.get("minima"))
+            .and_then(|m| m.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| Some((m.get("p1")?.as_f64()?, m.get("p2")?.as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
     /// The plane's identity, for deciding whether two runs' trajectories can be overlaid: its
     /// kind, axis labels and basis.
     pub fn plane_key(&self) -> String {
@@ -523,17 +536,7 @@ pub(crate) fn svg(t: &TrajectoryData, run_ending: &str) -> String {
             int(t.skipped as u64)
         ));
     }
-    let minima = t
-        .info
-        .as_ref()
-        .and_then(|m| m.get("minima"))
-        .and_then(|m| m.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| Some((m.get("p1")?.as_f64()?, m.get("p2")?.as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let minima = t.minima();
     draw(&TrajectoryPlot {
         class: "figure trajectory",
         title,
