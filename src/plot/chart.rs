@@ -366,7 +366,7 @@ pub struct HLine {
     pub y: f64,
     /// How it is drawn.
     pub stroke: Stroke,
-    /// Label, written at the right end, above the line (below it near the top).
+    /// Label, written at the left end, above the line (below it near the top).
     pub label: String,
     /// Write the label below the line when there is room (so two close lines keep readable
     /// labels).
@@ -586,12 +586,12 @@ fn draw_panel_data(svg: &mut Svg, f: &Frame, row: &TimeRow, zoom: bool) {
                 } else {
                     y - 9.0
                 };
+                // At the left end: curves of losses and distances start high, so the labels
+                // of lines near their lowest values rarely cover data there.
                 svg.text(
-                    (f.rect.x + f.rect.w - 4.0, ty),
+                    (f.rect.x + 8.0, ty),
                     &h.label,
-                    Font::new(TICK_SIZE, h.stroke.color)
-                        .anchor(Anchor::End)
-                        .halo(),
+                    Font::new(TICK_SIZE, h.stroke.color).halo(),
                     false,
                     &format!("{}-label", h.class),
                 );

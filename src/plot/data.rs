@@ -244,7 +244,7 @@ pub(crate) fn zoom_span(
     let pad = ((last - first) * 0.3).max(run * 0.002).max(20.0);
     let mut a = (first - pad).max(lo);
     let b = (last + pad).min(hi);
-    if a - lo < b - a {
+    if a - lo < 2.0 * (b - a) {
         a = lo;
     }
     // Round outwards to a step of the span's scale.
