@@ -15,11 +15,12 @@
 //! answers is cut off by the reply timeout.
 
 use crate::aggregate::{Aggregator, RoundInput, WindowDistance};
-use crate::attack::{Adversary, FaultMode, Faulty, RoundView};
+use crate::attack::{Adversary, AttackContext, RoundView};
 use crate::linalg::{Vector, distance, is_finite, mean, norm};
 use crate::problem::Problem;
 use crate::rng::SimRng;
 use actix::prelude::*;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,8 +39,12 @@ enum ReplyBody {
     /// A gradient.
     Gradient(Vector),
     /// The handle was dropped (sent by its `Drop`); `panicking` when it was dropped while the
-    /// thread unwound from a panic, i.e. the machine crashed while holding it.
-    Dropped { panicking: bool },
+    /// thread unwound from a panic, i.e. the machine crashed while holding it, with the panic's
+    /// message when the quiet panic hook recorded it.
+    Dropped {
+        panicking: bool,
+        message: Option<String>,
+    },
 }
 
 /// The handle a machine answers through. It is stamped with the machine's id and valid for one
@@ -80,11 +85,55 @@ impl Drop for ReplyTo {
     fn drop(&mut self) {
         // Fails (ignored) when the round is already over.
         let panicking = std::thread::panicking();
+        let message = if panicking {
+            LAST_PANIC.with(|m| m.borrow_mut().take())
+        } else {
+            None
+        };
         let _ = self.tx.send(Reply {
             worker: self.worker,
-            body: ReplyBody::Dropped { panicking },
+            body: ReplyBody::Dropped { panicking, message },
         });
     }
+}
+
+thread_local! {
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Install, once per process, a panic hook for the machines' threads: on a thread marked with
+/// [`quiet_panics_here`], a panic (a crashing adversary) prints nothing; its message and location
+/// are kept for the machine's `crashed` fault (faults.csv, summary.json). Other threads keep the
+/// hook they had.
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET.with(Cell::get) {
+                let payload = info.payload();
+                let text = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                LAST_PANIC.with(|m| *m.borrow_mut() = Some(format!("{text}{at}")));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Mark (or unmark) the current thread as one whose panics [`install_panic_hook`]'s hook keeps
+/// quiet.
+pub fn quiet_panics_here(on: bool) {
+    QUIET.with(|q| q.set(on));
 }
 
 /// Request to an honest machine: compute a stochastic gradient at `params`.
@@ -138,23 +187,27 @@ impl Handler<GradientRequest> for HonestWorker {
 }
 
 /// The generic Byzantine machine: draws the gradient an honest machine would send (its own
-/// stream), then asks its [`Adversary`] what to send instead.
+/// stream), then asks its [`Adversary`] what to send instead (from round `from_round` on; before
+/// it, it sends the honest gradient).
 pub struct ByzantineWorker {
     id: usize,
     problem: Arc<dyn Problem>,
     rng: SimRng,
     adversary_rng: SimRng,
     adversary: Box<dyn Adversary>,
+    from_round: u64,
 }
 
 impl ByzantineWorker {
-    /// Byzantine machine `id`: `rng` for its honest gradient, `adversary_rng` for the adversary.
+    /// Byzantine machine `id`: `rng` for its honest gradient, `adversary_rng` for the adversary,
+    /// which acts from round `from_round` on.
     pub fn new(
         id: usize,
         problem: Arc<dyn Problem>,
         rng: SimRng,
         adversary_rng: SimRng,
         adversary: Box<dyn Adversary>,
+        from_round: u64,
     ) -> Self {
         ByzantineWorker {
             id,
@@ -162,6 +215,7 @@ impl ByzantineWorker {
             rng,
             adversary_rng,
             adversary,
+            from_round,
         }
     }
 }
@@ -176,81 +230,18 @@ impl Handler<ByzantineRequest> for ByzantineWorker {
         let own = self
             .problem
             .stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
-        if let Some(v) = self
-            .adversary
-            .attack(&msg.view, &own, &mut self.adversary_rng)
-        {
-            msg.reply.send(v);
-        }
-    }
-}
-
-/// A machine that misbehaves at the actor level, for the faults a vector cannot express: it
-/// answers twice, panics in its handler, or keeps its reply handle and never answers. The vector
-/// faults (NaN, infinity, wrong length, silence) are delegated to [`crate::attack::Faulty`].
-pub struct FaultyWorker {
-    id: usize,
-    problem: Arc<dyn Problem>,
-    rng: SimRng,
-    mode: FaultMode,
-    from_round: u64,
-    held: Vec<ReplyTo>,
-}
-
-impl FaultyWorker {
-    /// Machine `id` with fault `mode` from round `from_round` on (honest before).
-    pub fn new(
-        id: usize,
-        problem: Arc<dyn Problem>,
-        rng: SimRng,
-        mode: FaultMode,
-        from_round: u64,
-    ) -> Self {
-        FaultyWorker {
-            id,
-            problem,
-            rng,
-            mode,
-            from_round,
-            held: Vec::new(),
-        }
-    }
-}
-
-impl Actor for FaultyWorker {
-    type Context = Context<Self>;
-}
-
-impl Handler<ByzantineRequest> for FaultyWorker {
-    type Result = ();
-    fn handle(&mut self, msg: ByzantineRequest, _: &mut Context<Self>) {
-        let own = self
-            .problem
-            .stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
         if msg.view.round < self.from_round {
             msg.reply.send(own);
             return;
         }
-        match self.mode {
-            FaultMode::Twice => {
-                msg.reply.send(own.clone());
-                msg.reply.send(own * 1e6);
-            }
-            FaultMode::Panic => panic!(
-                "faulty machine {}: deliberate panic in round {}",
-                self.id, msg.view.round
-            ),
-            FaultMode::Hang => self.held.push(msg.reply),
-            // The vector faults are the plain adversary's.
-            mode => {
-                let mut faulty = Faulty {
-                    mode,
-                    from_round: self.from_round,
-                };
-                if let Some(v) = faulty.attack(&msg.view, &own, &mut self.rng) {
-                    msg.reply.send(v);
-                }
-            }
+        let mut ctx = AttackContext {
+            id: self.id,
+            own: &own,
+            rng: &mut self.adversary_rng,
+            view: &msg.view,
+        };
+        if let Some(v) = self.adversary.attack(&mut ctx) {
+            msg.reply.send(v);
         }
     }
 }
@@ -285,6 +276,8 @@ pub struct Fault {
     pub role: Role,
     /// `non_finite`, `wrong_length`, `silent`, `duplicate_reply`, `crashed`, `timeout`.
     pub kind: &'static str,
+    /// For a crash: the panic's message and location, when known.
+    pub detail: Option<String>,
 }
 
 /// A machine expelled in a round.
@@ -368,8 +361,9 @@ pub struct Coordinator {
 #[derive(Debug, Default)]
 struct Collected {
     replies: BTreeMap<usize, Vec<Vector>>,
-    /// Machines whose handle was dropped, and whether during a panic (a crash).
-    dropped: BTreeMap<usize, bool>,
+    /// Machines whose handle was dropped, whether during a panic (a crash), and the panic's
+    /// message.
+    dropped: BTreeMap<usize, (bool, Option<String>)>,
     timed_out: bool,
 }
 
@@ -380,8 +374,12 @@ async fn collect(mut rx: UnboundedReceiver<Reply>, timeout: Option<Duration>) ->
         while let Some(r) = rx.recv().await {
             match r.body {
                 ReplyBody::Gradient(g) => out.replies.entry(r.worker).or_default().push(g),
-                ReplyBody::Dropped { panicking } => {
-                    *out.dropped.entry(r.worker).or_default() |= panicking;
+                ReplyBody::Dropped { panicking, message } => {
+                    let entry = out.dropped.entry(r.worker).or_default();
+                    entry.0 |= panicking;
+                    if entry.1.is_none() {
+                        entry.1 = message;
+                    }
                 }
             }
         }
@@ -454,20 +452,21 @@ impl Coordinator {
             .iter()
             .filter_map(|(w, v)| v.first().map(|g| (*w, g.clone())))
             .collect();
-        let view = Arc::new(RoundView {
+        let view = Arc::new(RoundView::new(
             round,
-            params: self.params.clone(),
-            machines: self.roles.len(),
-            honest: Arc::new(honest_vectors),
-            byzantine: Arc::new(
+            self.params.clone(),
+            self.roles.len(),
+            self.good.iter().filter(|g| **g).count(),
+            Arc::new(honest_vectors),
+            Arc::new(
                 self.byzantine
                     .iter()
                     .map(|(i, _)| *i)
                     .filter(|i| self.good[*i])
                     .collect(),
             ),
-            aggregator: Arc::new(self.aggregator.public_state()),
-        });
+            Arc::new(self.aggregator.public_state()),
+        ));
         for (id, r) in &self.byzantine {
             if self.good[*id] {
                 let reply = ReplyTo {
@@ -513,12 +512,18 @@ impl Coordinator {
             } else {
                 &byzantine
             };
+            let detail = phase.dropped.get(&w).and_then(|d| d.1.clone());
             let mut fault = |kind: &'static str| {
                 faults.push(Fault {
                     round,
                     worker: w,
                     role,
                     kind,
+                    detail: if kind == "crashed" {
+                        detail.clone()
+                    } else {
+                        None
+                    },
                 })
             };
             // Crashed: its handle was dropped during a panic (it died handling this round's
@@ -526,7 +531,7 @@ impl Coordinator {
             // crashed machine's replies are ignored and it is expelled, as is one that kept its
             // handle past the reply timeout. Neither check depends on timing: the handle is
             // dropped during the unwinding, before the round's channel can close.
-            let crashed = phase.dropped.get(&w).copied().unwrap_or(false) || !self.is_connected(w);
+            let crashed = phase.dropped.get(&w).is_some_and(|d| d.0) || !self.is_connected(w);
             let replies = if crashed {
                 None
             } else {

@@ -38,15 +38,38 @@ pub enum Error {
     /// The output path is not one `--force` may replace.
     #[error("refusing to write {}: {}", .0.display(), .1)]
     UnsafeOutput(PathBuf, String),
+    /// The path given as a run directory is not one.
+    #[error("{}: not a run directory", .0.display())]
+    NotARun(PathBuf),
     /// Drawing the plots failed.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),
+    /// The command line's options do not fit together.
+    #[error("{0}")]
+    Usage(String),
+    /// A kind could not be built from valid parameters (e.g. a data set failed to load).
+    #[error("cannot build {0}")]
+    Build(String),
     /// The actor system failed (a coordinator mailbox closed, or a runtime error).
     #[error("simulation failed: {0}")]
     Runtime(String),
 }
 
 impl Error {
+    /// The process exit code for this error: 2 for bad input (a bad scenario, an output path
+    /// that may not be written, a damaged run directory), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Scenario(_)
+            | Error::OutputExists(_)
+            | Error::UnsafeOutput(..)
+            | Error::NotARun(_)
+            | Error::Usage(_) => 2,
+            Error::Plot(e) if e.is_bad_input() => 2,
+            _ => 1,
+        }
+    }
+
     /// Wrap an I/O error with its path.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -10,8 +10,12 @@
 //! and reports one [`actors::RoundEvent`] per round to the [`record::Observer`]s.
 //!
 //! Layers (data flows down, nothing points back up):
-//! - [`scenario`]: the JSON scenario format, parsed into a [`scenario::ScenarioSpec`] and checked
+//! - [`registry`]: every `kind` a scenario can name (problems, aggregators, pre-aggregators,
+//!   attacks), built-in or from a user's crate, registered the same way;
+//! - [`scenario`]: the JSON scenario format, parsed with a [`registry::Registry`] and checked
 //!   once into a valid [`scenario::Scenario`];
+//! - [`run`] and [`cli`]: the one entry point that runs a scenario with the usual outputs, and the
+//!   command line built on it ([`cli::main_with`] for a user's binary);
 //! - [`sim`]: builds the actors from a scenario and runs the rounds;
 //! - [`actors`]: the coordinator, honest and Byzantine actors (thin actix shells);
 //! - [`problem`], [`aggregate`], [`attack`]: the math, free of actix;
@@ -33,14 +37,53 @@
 pub mod actors;
 pub mod aggregate;
 pub mod attack;
+pub mod cli;
 pub mod error;
 pub mod linalg;
 pub mod plot;
 pub mod problem;
 pub mod progress;
 pub mod record;
+pub mod registry;
 pub mod rng;
+pub mod run;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 
 pub use error::{Error, ScenarioError};
+pub use registry::Registry;
+
+// The crates a user needs to write kinds, at the versions this crate uses (no version guessing).
+pub use actix;
+pub use ndarray;
+pub use rand;
+pub use schemars;
+pub use serde;
+pub use serde_json;
+
+#[doc = include_str!("../docs/writing-an-adversary.md")]
+pub mod guide {}
+
+/// Everything a user crate needs to write and register its own kinds:
+/// `use safeguard_sim::prelude::*;`.
+pub mod prelude {
+    pub use crate::actors::{ByzantineRequest, ReplyTo};
+    pub use crate::aggregate::{
+        Aggregate, Aggregator, AggregatorKind, Expulsion, PreAggregator, PreAggregatorKind,
+        PublicState, RoundInput, WindowState,
+    };
+    pub use crate::attack::{
+        ActorList, ActorSetup, Adversaries, Adversary, AttackContext, AttackKind, RoundView,
+        adversary_fn,
+    };
+    pub use crate::linalg::Vector;
+    pub use crate::problem::{Problem, ProblemInfo, ProblemKind};
+    pub use crate::registry::{BuildContext, CheckContext, ParamError, Params, Registry, Setting};
+    pub use crate::rng::SimRng;
+    pub use crate::scenario::Scenario;
+    pub use actix;
+    pub use rand;
+    pub use schemars::{self, JsonSchema};
+    pub use serde::{self, Deserialize, Serialize};
+}

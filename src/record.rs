@@ -9,7 +9,6 @@
 
 use crate::actors::{Fault, Role, RoundEvent};
 use crate::aggregate::WindowDistance;
-use crate::aggregate::safeguard::Calibration;
 use crate::error::Error;
 use crate::linalg::Vector;
 use serde::Serialize;
@@ -44,12 +43,11 @@ pub struct RunInfo {
     pub min_loss: Option<f64>,
     /// Master seed.
     pub seed: u64,
-    /// Safeguard long threshold at the start (all machines good).
-    pub threshold_long: Option<f64>,
-    /// Safeguard short threshold at the start.
-    pub threshold_short: Option<f64>,
-    /// The calibration pre-run, if any.
-    pub calibration: Option<Calibration>,
+    /// The aggregator's facts at the start (e.g. the safeguard's thresholds with all machines
+    /// good, and what its calibration measured): the `thresholds` object of summary.json.
+    pub thresholds: Vec<(String, f64)>,
+    /// The aggregator has windows (window_distances.csv is written).
+    pub has_windows: bool,
 }
 
 /// Receives the run's events.
@@ -119,6 +117,9 @@ pub struct FaultEntry {
     pub role: &'static str,
     /// What happened.
     pub kind: &'static str,
+    /// For a crash: the panic's message and location, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// The run's summary (summary.json).
@@ -151,11 +152,14 @@ pub struct Summary {
     pub no_reference_rounds: u64,
     /// Rounds whose aggregate overflowed to a non-finite value, so no step was taken.
     pub skipped_steps: u64,
-    /// Safeguard thresholds at the start (all machines good), and what the calibration measured;
-    /// absent for other rules. Entries that do not apply (the long window of the single
-    /// variant) are absent, never 0.
+    /// Warnings about the run's settings or its course (plain sentences; also printed by `run`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The aggregator's thresholds at the start (all machines good) and what its calibration
+    /// measured; absent for rules without thresholds. Entries that do not apply (the long window
+    /// of the single variant) are absent, never 0.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub thresholds: Option<BTreeMap<&'static str, f64>>,
+    pub thresholds: Option<BTreeMap<String, f64>>,
     /// Faults seen.
     pub faults: Faults,
     /// Master seed.
@@ -186,20 +190,7 @@ impl Summary {
             "byzantine",
             info.roles.iter().filter(|r| **r == Role::Byzantine).count(),
         );
-        let mut thresholds = BTreeMap::new();
-        if let Some(t) = info.threshold_long {
-            thresholds.insert("long", t);
-        }
-        if let Some(t) = info.threshold_short {
-            thresholds.insert("short", t);
-        }
-        if let Some(c) = &info.calibration {
-            // The single variant has no long window: its calibration measures none.
-            if info.threshold_long.is_some() {
-                thresholds.insert("calibrated_max_distance_long", c.max_long);
-            }
-            thresholds.insert("calibrated_max_distance_short", c.max_short);
-        }
+        let thresholds: BTreeMap<String, f64> = info.thresholds.iter().cloned().collect();
         Summary {
             name: info.name.clone(),
             status: Status::Completed,
@@ -216,6 +207,7 @@ impl Summary {
             first_expulsion_round: None,
             no_reference_rounds: 0,
             skipped_steps: 0,
+            warnings: warnings(info),
             thresholds: (!thresholds.is_empty()).then_some(thresholds),
             faults: Faults::default(),
             seed: info.seed,
@@ -257,6 +249,7 @@ impl Summary {
                     worker: f.worker,
                     role: f.role.as_str(),
                     kind: f.kind,
+                    detail: f.detail.clone(),
                 });
             }
         }
@@ -276,6 +269,48 @@ impl Summary {
             0.0
         };
     }
+}
+
+/// Outputs larger than this get a warning before the run.
+pub const LARGE_OUTPUT_BYTES: u64 = 100 << 20;
+
+/// An estimate of the bytes a run writes: rounds.csv and window_distances.csv follow
+/// `eval_every`, and so does trajectory.csv (problems with 2 parameters or more, with surface.csv
+/// of about 1 MB). Faults are not counted.
+pub fn estimate_output_bytes(info: &RunInfo) -> u64 {
+    let rows = info.rounds / info.eval_every.max(1) + 2;
+    let rounds_csv = rows * (90 + 22 * info.initial_metrics.len() as u64);
+    let windows = if info.has_windows {
+        rows * info.roles.len() as u64 * 2 * 60
+    } else {
+        0
+    };
+    let trajectory = if info.dim >= 2 {
+        rows * 45 + 1_000_000
+    } else {
+        0
+    };
+    rounds_csv + windows + trajectory
+}
+
+/// Warnings about a run's settings, known before the first round: an `eval_every` larger than
+/// the run, and outputs over [`LARGE_OUTPUT_BYTES`].
+pub fn warnings(info: &RunInfo) -> Vec<String> {
+    let mut out = Vec::new();
+    if info.eval_every > info.rounds {
+        out.push(format!(
+            "eval_every ({}) is larger than rounds ({}): rounds.csv holds only the initial point and the last round",
+            info.eval_every, info.rounds
+        ));
+    }
+    let bytes = estimate_output_bytes(info);
+    if bytes > LARGE_OUTPUT_BYTES {
+        out.push(format!(
+            "this run will write about {:.0} MB of CSV; raise eval_every to write less",
+            bytes as f64 / 1e6
+        ));
+    }
+    out
 }
 
 /// Format a float for CSV: shortest round-trip text, in exponent form outside [1e-4, 1e15).
@@ -443,13 +478,12 @@ pub struct RunRecorder {
     metric_names: Vec<&'static str>,
     pending: Option<String>,
     pending_distances: Option<(u64, Vec<WindowDistance>)>,
-    safeguard: bool,
 }
 
 impl RunRecorder {
-    /// A recorder writing into `dir` (which must exist). `scenario_json` is the resolved scenario;
-    /// `safeguard` asks for window_distances.csv.
-    pub fn new(dir: &Path, scenario_json: String, safeguard: bool) -> Self {
+    /// A recorder writing into `dir` (which must exist). `scenario_json` is the resolved scenario.
+    /// window_distances.csv is written when the aggregator has windows ([`RunInfo::has_windows`]).
+    pub fn new(dir: &Path, scenario_json: String) -> Self {
         RunRecorder {
             dir: dir.to_path_buf(),
             scenario_json,
@@ -462,7 +496,6 @@ impl RunRecorder {
             metric_names: Vec::new(),
             pending: None,
             pending_distances: None,
-            safeguard,
         }
     }
 
@@ -557,9 +590,9 @@ impl Observer for RunRecorder {
         self.faults = Some(Csv::create(
             &self.dir,
             "faults.csv",
-            "round,worker,role,kind",
+            "round,worker,role,kind,detail",
         )?);
-        if self.safeguard {
+        if info.has_windows {
             self.distances = Some(Csv::create(
                 &self.dir,
                 "window_distances.csv",
@@ -586,9 +619,26 @@ impl Observer for RunRecorder {
             worker,
             role,
             kind,
+            detail,
         } in &e.faults
         {
-            open(&mut self.faults)?.line(&format!("{round},{worker},{},{kind}", role.as_str()))?;
+            // One CSV field: commas, quotes and line breaks of a panic message become spaces.
+            let detail: String = detail
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .map(|c| {
+                    if matches!(c, ',' | '"' | '\n' | '\r') {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            open(&mut self.faults)?.line(&format!(
+                "{round},{worker},{},{kind},{detail}",
+                role.as_str()
+            ))?;
         }
         // Window distances follow eval_every too (m x 2 rows a round would dominate the disk),
         // and, like rounds.csv, always include the last round run.
@@ -651,6 +701,42 @@ mod tests {
         assert_eq!(fmt_f64(0.25), "0.25");
     }
 
+    fn info(rounds: u64, eval_every: u64, dim: usize, has_windows: bool) -> RunInfo {
+        RunInfo {
+            name: "t".into(),
+            roles: vec![Role::Honest; 10],
+            dim,
+            rounds,
+            eval_every,
+            initial_loss: 1.0,
+            initial_grad_norm: 1.0,
+            initial_metrics: Vec::new(),
+            initial_params: Vector::zeros(dim),
+            min_loss: None,
+            seed: 1,
+            thresholds: Vec::new(),
+            has_windows,
+        }
+    }
+
+    #[test]
+    fn warnings_for_eval_every_beyond_the_run_and_for_large_outputs() {
+        assert!(warnings(&info(1000, 10, 5, true)).is_empty());
+        let w = warnings(&info(50, 100, 5, false));
+        assert_eq!(w.len(), 1);
+        assert!(w[0].starts_with("eval_every (100) is larger than rounds (50)"));
+        // 10 machines, two windows, a row a round: about 1.2 kB a round in window_distances.csv.
+        let big = info(200_000, 1, 5, true);
+        assert!(estimate_output_bytes(&big) > LARGE_OUTPUT_BYTES);
+        assert!(
+            warnings(&big)[0].contains("MB of CSV"),
+            "{:?}",
+            warnings(&big)
+        );
+        // The same run sampled every 100 rounds is small.
+        assert!(warnings(&info(200_000, 100, 5, true)).is_empty());
+    }
+
     #[test]
     fn summary_without_a_known_minimum_or_thresholds_omits_them() {
         let info = RunInfo {
@@ -665,9 +751,8 @@ mod tests {
             initial_params: Vector::zeros(1),
             min_loss: None,
             seed: 1,
-            threshold_long: None,
-            threshold_short: None,
-            calibration: None,
+            thresholds: Vec::new(),
+            has_windows: false,
         };
         let s = Summary::new(&info);
         let json = serde_json::to_value(&s).unwrap();

@@ -13,6 +13,10 @@ pub mod streams {
     pub const PERTURBATION: u64 = 1 << 40;
     /// The problem's initial point.
     pub const INIT: u64 = (1 << 40) + 1;
+    /// Data: synthetic samples, the train/test split and the sharding across machines.
+    pub const DATA: u64 = (1 << 40) + 2;
+    /// The start vector of the Lanczos iteration for the smallest Hessian eigenvalue.
+    pub const HESSIAN: u64 = (1 << 40) + 3;
     /// Honest workers of the threshold-calibration pre-run use `CALIBRATION + i`.
     pub const CALIBRATION: u64 = 1 << 41;
     /// The adversary's own randomness for Byzantine worker `i` uses `ADVERSARY + i`.

@@ -8,18 +8,15 @@
 //! over).
 
 use crate::actors::{
-    ByzantineRequest, ByzantineWorker, Coordinator, CoordinatorConfig, FaultyWorker,
-    GradientRequest, HonestWorker, Role, RoundEvent, RunRound,
+    ByzantineRequest, ByzantineWorker, Coordinator, CoordinatorConfig, GradientRequest,
+    HonestWorker, Role, RoundEvent, RunRound,
 };
-use crate::aggregate::safeguard::{Calibration, Safeguard, calibrate};
-use crate::aggregate::{Aggregator, Mean, Oracle};
-use crate::attack::{Adversary, FaultMode, Faulty, Gaussian, NoAttack, SignFlip, Zero};
+use crate::attack::{ActorSetup, Adversaries};
 use crate::error::Error;
 use crate::linalg::norm;
-use crate::problem::Problem;
 use crate::record::{Observer, RunInfo, Status, Summary};
 use crate::rng::{stream, streams};
-use crate::scenario::{AggregatorSpec, AttackSpec, Scenario};
+use crate::scenario::Scenario;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,63 +48,6 @@ pub struct RunResult {
     pub summary: Summary,
 }
 
-/// The aggregator of a scenario; runs the calibration pre-run when the thresholds ask for it.
-pub fn build_aggregator(
-    scenario: &Scenario,
-    problem: &dyn Problem,
-) -> (Box<dyn Aggregator>, Option<Calibration>) {
-    let spec = scenario.spec();
-    match &spec.aggregator.0 {
-        AggregatorSpec::Mean(_) => (Box::new(Mean), None),
-        AggregatorSpec::Oracle(_) => (Box::new(Oracle), None),
-        AggregatorSpec::Safeguard(_) => {
-            let Some((mut config, cal)) = scenario.safeguard() else {
-                return (Box::new(Mean), None);
-            };
-            let calibration = cal.map(|c| {
-                let cal = calibrate(
-                    problem,
-                    spec.workers.honest,
-                    spec.optimizer.lr,
-                    spec.optimizer.perturbation,
-                    config.variant,
-                    config.window_long,
-                    config.window_short,
-                    c.rounds.unwrap_or(2 * config.window_long),
-                    c.factor,
-                    spec.seed,
-                );
-                config.thresholds = cal.thresholds;
-                cal
-            });
-            (
-                Box::new(Safeguard::new(config, scenario.machines(), problem.dim())),
-                calibration,
-            )
-        }
-    }
-}
-
-/// The built-in adversary of a scenario (None for the actor-level faults).
-fn adversary(spec: &AttackSpec) -> Option<Box<dyn Adversary>> {
-    Some(match spec {
-        AttackSpec::None(_) => Box::new(NoAttack),
-        AttackSpec::SignFlip(p) => Box::new(SignFlip { scale: p.scale }),
-        AttackSpec::Zero(_) => Box::new(Zero),
-        AttackSpec::Gaussian(p) => Box::new(Gaussian {
-            mean: p.mean,
-            std: p.std,
-        }),
-        AttackSpec::Faulty(p) => match p.mode {
-            FaultMode::Twice | FaultMode::Panic | FaultMode::Hang => return None,
-            mode => Box::new(Faulty {
-                mode,
-                from_round: p.from_round,
-            }),
-        },
-    })
-}
-
 /// Run a scenario to the end (or until divergence or `stop`), feeding every observer. Starts its
 /// own actix `System`; call it from a plain thread, not from inside a running System.
 pub fn run_blocking(
@@ -116,9 +56,11 @@ pub fn run_blocking(
     observers: &mut [&mut dyn Observer],
 ) -> Result<RunResult, Error> {
     let spec = scenario.spec().clone();
-    let problem = scenario.problem();
-    let (aggregator, calibration) = build_aggregator(scenario, problem.as_ref());
-    let thresholds = aggregator.public_state();
+    let problem = scenario.build_problem()?;
+    let ctx = scenario.build_context(problem.clone());
+    let aggregator = scenario.build_aggregator(&ctx)?;
+    let adversaries = scenario.build_attack(&ctx)?;
+    let from_round = scenario.attack_from_round();
     let m = scenario.machines();
     let honest_n = spec.workers.honest;
     let roles: Vec<Role> = (0..m)
@@ -144,9 +86,8 @@ pub fn run_blocking(
         initial_params: initial.clone(),
         min_loss: problem.min_loss(),
         seed: spec.seed,
-        threshold_long: thresholds.threshold_long,
-        threshold_short: thresholds.threshold_short,
-        calibration,
+        thresholds: aggregator.thresholds(),
+        has_windows: !aggregator.public_state().windows.is_empty(),
     };
     for o in observers.iter_mut() {
         o.init(&info)?;
@@ -172,45 +113,40 @@ pub fn run_blocking(
     } else {
         system.block_on(async { (0..threads).map(|_| Arbiter::new()).collect() })
     };
+    let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
+    // A crashing adversary is a fault to record, not a trace to print.
+    crate::actors::install_panic_hook();
+    crate::actors::quiet_panics_here(true);
+    for h in &handles {
+        h.spawn_fn(|| crate::actors::quiet_panics_here(true));
+    }
     let outcome: Result<Status, Error> = system.block_on(async {
+        let arbiter_of = |id: usize| match handles.get(id % threads) {
+            Some(a) => a.clone(),
+            None => Arbiter::current(),
+        };
         let mut honest = Vec::new();
-        let mut byzantine: Vec<(usize, Recipient<ByzantineRequest>)> = Vec::new();
         for (id, role) in roles.iter().enumerate() {
-            let arbiter = match arbiters.get(id % threads) {
-                Some(a) => a.handle(),
-                None => Arbiter::current(),
-            };
-            let p = problem.clone();
-            let rng = stream(spec.seed, id as u64);
-            match role {
-                Role::Honest => {
-                    let addr = HonestWorker::start_in_arbiter(&arbiter, move |_| {
-                        HonestWorker::new(id, p, rng)
-                    });
-                    honest.push((id, addr.recipient::<GradientRequest>()));
-                }
-                Role::Byzantine => {
-                    let adv_rng = stream(spec.seed, streams::ADVERSARY + id as u64);
-                    let recipient = match (adversary(&spec.attack.0), &spec.attack.0) {
-                        (Some(a), _) => ByzantineWorker::start_in_arbiter(&arbiter, move |_| {
-                            ByzantineWorker::new(id, p, rng, adv_rng, a)
-                        })
-                        .recipient(),
-                        (None, AttackSpec::Faulty(f)) => {
-                            let (mode, from) = (f.mode, f.from_round);
-                            FaultyWorker::start_in_arbiter(&arbiter, move |_| {
-                                FaultyWorker::new(id, p, rng, mode, from)
-                            })
-                            .recipient()
-                        }
-                        (None, _) => {
-                            return Err(Error::Runtime("no adversary for this attack".into()));
-                        }
-                    };
-                    byzantine.push((id, recipient));
-                }
+            if *role == Role::Honest {
+                let p = problem.clone();
+                let rng = stream(spec.seed, id as u64);
+                let addr = HonestWorker::start_in_arbiter(&arbiter_of(id), move |_| {
+                    HonestWorker::new(id, p, rng)
+                });
+                honest.push((id, addr.recipient::<GradientRequest>()));
             }
         }
+        let ids: Vec<usize> = (honest_n..m).collect();
+        let byzantine = start_byzantine(
+            adversaries,
+            &ActorSetup {
+                ids: &ids,
+                problem: &problem,
+                from_round,
+                seed: spec.seed,
+                arbiters: &handles,
+            },
+        )?;
         let coordinator = Coordinator::new(
             problem.clone(),
             aggregator,
@@ -243,6 +179,7 @@ pub fn run_blocking(
         }
         Ok(status)
     });
+    crate::actors::quiet_panics_here(false);
     for a in arbiters {
         a.stop();
         let _ = a.join();
@@ -253,4 +190,44 @@ pub fn run_blocking(
         o.finish(&summary)?;
     }
     Ok(RunResult { summary })
+}
+
+/// Start the attack's actors for the Byzantine machines `setup.ids`: one generic
+/// [`ByzantineWorker`] per machine for the trait form, the kind's own actors for the full form
+/// (which must cover every id exactly once).
+fn start_byzantine(
+    adversaries: Adversaries,
+    setup: &ActorSetup<'_>,
+) -> Result<Vec<(usize, Recipient<ByzantineRequest>)>, Error> {
+    match adversaries {
+        Adversaries::Each(mut make) => Ok(setup
+            .ids
+            .iter()
+            .map(|&id| {
+                let (p, rng, adv_rng) = (
+                    setup.problem.clone(),
+                    setup.gradient_stream(id),
+                    setup.adversary_stream(id),
+                );
+                let adversary = make(id);
+                let from = setup.from_round;
+                let addr = ByzantineWorker::start_in_arbiter(&setup.arbiter(id), move |_| {
+                    ByzantineWorker::new(id, p, rng, adv_rng, adversary, from)
+                });
+                (id, addr.recipient())
+            })
+            .collect()),
+        Adversaries::Actors(start) => {
+            let list = start(setup).map_err(Error::Build)?;
+            let mut got: Vec<usize> = list.iter().map(|(id, _)| *id).collect();
+            got.sort_unstable();
+            if got != setup.ids {
+                return Err(Error::Build(format!(
+                    "the attack's actors serve machines {got:?}, but the Byzantine machines are {:?}",
+                    setup.ids
+                )));
+            }
+            Ok(list)
+        }
+    }
 }

@@ -82,9 +82,20 @@ fn check(tmp: &Path, mode: &str, aggregator: &str, threads: &str) -> std::path::
     );
     assert_code(&out, 0);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // A panicking adversary prints no trace: its message goes to faults.csv and summary.json.
+    assert!(!stderr.contains("panicked"), "{stderr}");
     if mode == "panic" {
-        // The panics are visible (noise on stderr) but do not stop the run.
-        assert!(stderr.contains("deliberate panic"), "{stderr}");
+        let faults = read(&run.join("faults.csv"));
+        assert!(
+            faults.contains(",crashed,faulty machine")
+                && faults.contains("deliberate panic in round"),
+            "{faults}"
+        );
+        assert!(
+            summary(&run)["faults"]["first"][0]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("src/attack/faulty.rs"))
+        );
     }
 
     // Every output is there and whole.
@@ -144,7 +155,7 @@ fn check(tmp: &Path, mode: &str, aggregator: &str, threads: &str) -> std::path::
     assert_eq!(total, FAULTY as u64 * per_machine, "{ctx}");
 
     let rows = csv_rows(&run.join("faults.csv"));
-    assert!(read(&run.join("faults.csv")).starts_with("round,worker,role,kind\n"));
+    assert!(read(&run.join("faults.csv")).starts_with("round,worker,role,kind,detail\n"));
     assert_eq!(rows.len() as u64, total, "{name}");
     let first_round = rows
         .iter()

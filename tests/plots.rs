@@ -1,10 +1,20 @@
 //! Figures and reports as a reader sees them: every SVG parsed as XML and every report.html as
 //! HTML (with parser crates), numbers read back from the drawn axes, not from string matching.
 //!
-//! The shipped scenarios are run once (by the built binary) and shared by the tests below.
+//! Every shipped scenario is run once and shared by the tests below: the built-in ones by the
+//! built binary, the ones naming the examples' kinds through the examples' own registries
+//! (compiled in with `#[path]`), and the sweep with its cells.
 
 mod common;
 use common::*;
+
+#[allow(dead_code)]
+#[path = "../examples/custom_adversary.rs"]
+mod custom_adversary;
+#[allow(dead_code)]
+#[path = "../examples/custom_defense.rs"]
+mod custom_defense;
+
 use serde_json::json;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -183,6 +193,7 @@ fn check_report(dir: &Path) -> Vec<String> {
 // The shipped scenarios, run once
 // ---------------------------------------------------------------------------------------------
 
+/// The shipped scenarios the built-in binary runs.
 const SHIPPED: [&str; 6] = [
     "quickstart",
     "mean_sign_flip",
@@ -191,6 +202,38 @@ const SHIPPED: [&str; 6] = [
     "single_safeguard",
     "faulty_machines",
 ];
+
+/// The shipped scenarios that name the examples' kinds, with the example that registers them.
+fn with_examples() -> Vec<(&'static str, safeguard_sim::registry::Registry)> {
+    vec![
+        ("custom_adversary", custom_adversary::registry()),
+        ("custom_adversary_mean", custom_adversary::registry()),
+        ("custom_defense", custom_defense::registry()),
+    ]
+}
+
+/// The shipped sweep (its cells are run directories too).
+const SWEEP: &str = "sweep_small";
+
+/// Every run directory made from the shipped scenarios: one per scenario, one per cell of the
+/// sweep, and the comparison of the quickstart with its mean and oracle twins.
+fn shipped_runs() -> Vec<PathBuf> {
+    let dir = shipped();
+    let mut runs: Vec<PathBuf> = SHIPPED
+        .iter()
+        .copied()
+        .chain(with_examples().iter().map(|(n, _)| *n))
+        .map(|n| dir.join(n))
+        .collect();
+    let mut cells: Vec<PathBuf> = std::fs::read_dir(dir.join(SWEEP).join("cells"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cells.sort();
+    assert_eq!(cells.len(), 8, "the sweep's cells");
+    runs.extend(cells);
+    runs
+}
 
 /// The directory holding a run of every shipped scenario, and a comparison of the quickstart
 /// with its mean and oracle twins (`compare`).
@@ -201,7 +244,7 @@ fn shipped() -> &'static Path {
             .join(format!("plots-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let handles: Vec<_> = SHIPPED
+        let mut handles: Vec<_> = SHIPPED
             .iter()
             .map(|name| {
                 let dir = dir.clone();
@@ -215,8 +258,36 @@ fn shipped() -> &'static Path {
                 })
             })
             .collect();
+        handles.push({
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let scenario = root().join("scenarios").join(format!("{SWEEP}.json"));
+                let out = run_in(
+                    &dir,
+                    &[
+                        "run",
+                        scenario.to_str().unwrap(),
+                        "--out",
+                        SWEEP,
+                        "--quiet",
+                        "--jobs",
+                        "2",
+                    ],
+                );
+                assert_code(&out, 0);
+            })
+        });
         for h in handles {
             h.join().unwrap();
+        }
+        for (name, registry) in with_examples() {
+            let config = safeguard_sim::run::RunConfig {
+                out: Some(dir.join(name)),
+                quiet: true,
+                ..Default::default()
+            };
+            let path = root().join("scenarios").join(format!("{name}.json"));
+            safeguard_sim::run::run_file(&registry, &path, &config).unwrap();
         }
         let out = run_in(
             &dir,
@@ -235,21 +306,47 @@ fn shipped() -> &'static Path {
 }
 
 #[test]
+fn the_tests_below_cover_every_shipped_scenario() {
+    let mut covered: Vec<String> = SHIPPED
+        .iter()
+        .copied()
+        .chain(with_examples().iter().map(|(n, _)| *n))
+        .chain([SWEEP])
+        .map(|n| format!("{n}.json"))
+        .collect();
+    covered.sort();
+    let mut files: Vec<String> = std::fs::read_dir(root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        covered, files,
+        "a shipped scenario is not run by these tests"
+    );
+}
+
+#[test]
 fn every_svg_of_every_shipped_scenario_parses_and_each_report_shows_its_figures() {
     let dir = shipped();
-    for name in SHIPPED.iter().chain(&["compare"]) {
-        let run = dir.join(name);
-        let figures = check_report(&run);
-        assert!(figures.len() >= 4, "{name}: {figures:?}");
+    for run in shipped_runs().iter().chain([&dir.join("compare")]) {
+        let figures = check_report(run);
+        assert!(figures.len() >= 4, "{}: {figures:?}", run.display());
         for f in &figures {
             parse_svg(&run.join(f));
         }
         // Every problem has a trajectory now, the 10-dimensional saddle included.
         assert!(
             figures.contains(&"trajectory.svg".to_string()),
-            "{name}: {figures:?}"
+            "{}: {figures:?}",
+            run.display()
         );
     }
+    // The sweep's own report parses as HTML too.
+    let text = std::fs::read_to_string(dir.join(SWEEP).join("report.html")).unwrap();
+    let html = scraper::Html::parse_document(&text);
+    assert!(html.errors.is_empty(), "{:?}", html.errors);
 }
 
 #[test]

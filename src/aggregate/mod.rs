@@ -4,12 +4,22 @@
 //! keeps windowed sums and expels machines). Each round it receives the gradients of the machines
 //! still in the good set, ordered by worker id, and returns the update direction and any machines
 //! to expel. Expulsion is permanent: the coordinator never queries an expelled machine again.
+//!
+//! An aggregator *kind* is a parameter type implementing [`AggregatorKind`]; every aggregator
+//! object in a scenario may also list pre-aggregators in `pre` ([`PreAggregatorKind`], applied in
+//! order to the round's vectors before the rule, e.g. nearest-neighbour mixing). The built-in
+//! kinds live one per file and are registered by [`register_builtins`].
 
+pub mod mean;
+pub mod oracle;
 pub mod safeguard;
 
-use crate::linalg::{Vector, mean};
+use crate::linalg::Vector;
+use crate::registry::{BuildContext, DynParams, Params, Registry};
 
-pub use safeguard::{Safeguard, SafeguardConfig, Thresholds, Variant};
+pub use mean::{Mean, MeanParams};
+pub use oracle::{Oracle, OracleParams};
+pub use safeguard::{Safeguard, SafeguardConfig, SafeguardParams, Thresholds, Variant};
 
 /// What an aggregator sees in one round.
 #[derive(Debug, Clone, Copy)]
@@ -92,63 +102,166 @@ impl Aggregate {
     }
 }
 
-/// The aggregator's public state, shown to Byzantine machines (omniscient model: they know the
-/// defense and its thresholds).
+/// The aggregator's public state, shown to Byzantine machines before each round: what the
+/// omniscient adversary of Allen-Zhu et al. (2021, Remark 2.2) knows of the defense.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PublicState {
-    /// Current selection threshold of the long window, if the rule has one.
-    pub threshold_long: Option<f64>,
-    /// Current selection threshold of the short window, if the rule has one.
-    pub threshold_short: Option<f64>,
-    /// Window lengths `(T1, T0)` in rounds, if the rule has windows (`T1` absent for the single
-    /// safeguard).
-    pub window_long: Option<u64>,
-    /// Short window length `T0`.
-    pub window_short: Option<u64>,
-    /// Rounds already accumulated in the current long / short window before this round.
-    pub position_long: Option<u64>,
-    /// Rounds already accumulated in the current short window before this round.
-    pub position_short: Option<u64>,
+    /// `|good_t|`: the size of the rule's good set before this round (rules that expel), which
+    /// is also the divisor of this round's window contributions.
+    pub good: Option<usize>,
+    /// The rule's windows (SafeguardSGD: `long` (A, length T1) then `short` (B, length T0); the
+    /// single safeguard has `short` only). Empty for rules without windows.
+    pub windows: Vec<WindowState>,
+}
+
+impl PublicState {
+    /// The window named `name` (`long` or `short`).
+    pub fn window(&self, name: &str) -> Option<&WindowState> {
+        self.windows.iter().find(|w| w.name == name)
+    }
+}
+
+/// One safeguard window as the adversary sees it before a round.
+///
+/// Each machine's windowed sum is `sum_{k=last..t} grad_{k,i} / |good_k|`, each gradient divided
+/// by the good-set size *when it arrived*. The sums *tumble*: when `position` is 0 this round
+/// starts a new window and every sum restarts from zero. A machine is expelled when its sum lies
+/// farther than `2 * threshold` (strictly) from the reference machine's sum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowState {
+    /// `long` or `short`.
+    pub name: &'static str,
+    /// Length in rounds (`T1` or `T0`).
+    pub length: u64,
+    /// Rounds already accumulated in the current window before this round; 0 means this
+    /// round's gradients start a new window.
+    pub position: u64,
+    /// The selection threshold `Th` this round, at the current `|good|`.
+    pub threshold: f64,
+    /// `true` when the threshold is `c / |good_t|` (the `theory` and `calibrate` modes: it grows
+    /// as machines are expelled); `false` for `fixed` thresholds.
+    pub scales_with_good: bool,
+    /// The reference machine of the last round (whose own windowed sum more than `m/2`
+    /// machines lay within `threshold` of), if there was one.
+    pub reference: Option<usize>,
+    /// Last round's distance of every good machine's windowed sum to the reference's, by id.
+    pub distances: Vec<(usize, f64)>,
 }
 
 /// An aggregation rule.
 pub trait Aggregator: Send {
-    /// Name, as in the scenario's `kind`.
-    fn name(&self) -> &str;
     /// Aggregate one round. Called once per round with the round's inputs ordered by worker id.
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate;
     /// The public state Byzantine machines may read before this round.
     fn public_state(&self) -> PublicState {
         PublicState::default()
     }
-}
-
-/// The plain mean of the valid gradients: no defense.
-#[derive(Debug, Clone, Default)]
-pub struct Mean;
-
-impl Aggregator for Mean {
-    fn name(&self) -> &str {
-        "mean"
-    }
-    fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
-        Aggregate::direction(mean(input.valid().map(|(_, g)| g), input.dim()))
+    /// Facts about the rule fixed at the start of the run, for the `thresholds` object of
+    /// summary.json (e.g. the safeguard's thresholds and what its calibration measured).
+    fn thresholds(&self) -> Vec<(String, f64)> {
+        Vec::new()
     }
 }
 
-/// The mean of the honest gradients only: the ideal line a defense is compared with (the
-/// "ideal" baseline of Allen-Zhu et al. 2021, Table 1). Not a real defense: it is told who is
-/// honest.
-#[derive(Debug, Clone, Default)]
-pub struct Oracle;
+/// A pre-aggregation step (Allouah et al. 2023's nearest-neighbour mixing, Karimireddy et al.
+/// 2022's bucketing, ...): turns the round's vectors into the vectors a rule aggregates.
+pub trait PreAggregator: Send {
+    /// The round's valid vectors, in worker-id order, in; the vectors to aggregate out.
+    fn apply(&mut self, vectors: Vec<Vector>) -> Vec<Vector>;
+}
 
-impl Aggregator for Oracle {
-    fn name(&self) -> &str {
-        "oracle"
+/// An aggregator kind: its parameter type and how it is built.
+pub trait AggregatorKind: Params {
+    /// Build the rule.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Aggregator>, String>;
+    /// Whether pre-aggregators may come before it (`false` for rules that need each machine's
+    /// own vector, such as the safeguard).
+    fn accepts_pre(&self) -> bool {
+        true
     }
+}
+
+/// A pre-aggregator kind.
+pub trait PreAggregatorKind: Params {
+    /// Build the step.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn PreAggregator>, String>;
+}
+
+/// The object-safe form of [`AggregatorKind`] the registry stores.
+pub trait DynAggregator: DynParams {
+    /// [`AggregatorKind::build`].
+    fn build_dyn(&self, ctx: &BuildContext) -> Result<Box<dyn Aggregator>, String>;
+    /// [`AggregatorKind::accepts_pre`].
+    fn accepts_pre_dyn(&self) -> bool;
+}
+
+impl<P: AggregatorKind> DynAggregator for P {
+    fn build_dyn(&self, ctx: &BuildContext) -> Result<Box<dyn Aggregator>, String> {
+        self.build(ctx)
+    }
+    fn accepts_pre_dyn(&self) -> bool {
+        self.accepts_pre()
+    }
+}
+
+/// The object-safe form of [`PreAggregatorKind`] the registry stores.
+pub trait DynPreAggregator: DynParams {
+    /// [`PreAggregatorKind::build`].
+    fn build_dyn(&self, ctx: &BuildContext) -> Result<Box<dyn PreAggregator>, String>;
+}
+
+impl<P: PreAggregatorKind> DynPreAggregator for P {
+    fn build_dyn(&self, ctx: &BuildContext) -> Result<Box<dyn PreAggregator>, String> {
+        self.build(ctx)
+    }
+}
+
+/// A rule with pre-aggregators in front. The rule sees the pre-aggregated vectors as machines
+/// `0..k` of a round of `k` machines; it cannot expel (the vectors no longer belong to one
+/// machine each), and its diagnostics refer to those positions.
+pub struct Composed {
+    pre: Vec<Box<dyn PreAggregator>>,
+    rule: Box<dyn Aggregator>,
+}
+
+impl Composed {
+    /// `rule` after `pre` (applied in order).
+    pub fn new(pre: Vec<Box<dyn PreAggregator>>, rule: Box<dyn Aggregator>) -> Self {
+        Composed { pre, rule }
+    }
+}
+
+impl Aggregator for Composed {
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
-        Aggregate::direction(input.honest_mean.clone())
+        let mut vectors: Vec<Vector> = input.valid().map(|(_, g)| g.clone()).collect();
+        for p in &mut self.pre {
+            vectors = p.apply(vectors);
+        }
+        let workers: Vec<usize> = (0..vectors.len()).collect();
+        let gradients: Vec<Option<Vector>> = vectors.into_iter().map(Some).collect();
+        let mut out = self.rule.aggregate(&RoundInput {
+            machines: workers.len(),
+            workers: &workers,
+            gradients: &gradients,
+            ..*input
+        });
+        out.expel.clear();
+        out
     }
+    fn public_state(&self) -> PublicState {
+        self.rule.public_state()
+    }
+    fn thresholds(&self) -> Vec<(String, f64)> {
+        self.rule.thresholds()
+    }
+}
+
+/// Register the built-in aggregator and pre-aggregator kinds.
+pub fn register_builtins(registry: &mut Registry) {
+    registry
+        .add_aggregator::<MeanParams>("mean")
+        .add_aggregator::<OracleParams>("oracle")
+        .add_aggregator::<SafeguardParams>("safeguard");
 }
 
 #[cfg(test)]

@@ -55,12 +55,14 @@ pub(crate) struct Expulsion {
 }
 
 /// One row of faults.csv (`kind` indexes [`Faults::kinds`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct FaultRow {
     pub round: i64,
     pub worker: usize,
     pub role: Role,
     pub kind: usize,
+    /// What a crashed adversary said (its panic message and location), when known.
+    pub detail: Option<Box<str>>,
 }
 
 /// faults.csv.
@@ -321,7 +323,15 @@ fn load_expulsions(path: &Path) -> Result<Option<Vec<Expulsion>>, PlotError> {
 }
 
 fn load_faults(path: &Path) -> Result<Option<Faults>, PlotError> {
-    let Some(mut csv) = CsvReader::open(path, &["round", "worker", "role", "kind"])? else {
+    const COLS: [&str; 5] = ["round", "worker", "role", "kind", "detail"];
+    let Some(csv) = CsvReader::open(path, &COLS[..4])? else {
+        return Ok(None);
+    };
+    // `detail` (a crashed adversary's panic message) came later: read it when it is there.
+    let has_detail = csv.header().iter().any(|h| h == "detail");
+    drop(csv);
+    let cols = if has_detail { &COLS[..] } else { &COLS[..4] };
+    let Some(mut csv) = CsvReader::open(path, cols)? else {
         return Ok(None);
     };
     let mut faults = Faults::default();
@@ -334,11 +344,13 @@ fn load_faults(path: &Path) -> Result<Option<Faults>, PlotError> {
                 faults.kinds.len() - 1
             }
         };
+        let detail = row.raw(4);
         faults.rows.push(FaultRow {
             round: row.req_round(0)?,
             worker: row.req_worker(1)?,
             role: row.req_role(2)?,
             kind: k,
+            detail: (!detail.is_empty()).then(|| detail.into()),
         });
     }
     faults.rows.sort_by_key(|f| (f.round, f.worker));

@@ -18,7 +18,7 @@
 //! - `d = 2`: the parameters themselves (`x0`, `x1`);
 //! - `d <= 128` and the Hessian at the start point has a negative eigenvalue (a saddle): the
 //!   eigenvectors of its two smallest eigenvalues, through the start point. The Hessian comes
-//!   from central differences of the gradient (`2d` gradient calls). Eigenvectors that are
+//!   from `d` calls of [`Problem::hessian_vector`]. Eigenvectors that are
 //!   coordinate axes are named as such (`x0`, `x1` for the shipped saddle);
 //! - otherwise: the top two principal directions of the path (PCA), through its mean.
 //!
@@ -163,6 +163,8 @@ pub struct TrajectoryRecorder {
     pending: Option<(u64, Arc<Vector>)>,
     /// The first and the last finite points recorded.
     ends: Option<(Vec<f64>, Vec<f64>)>,
+    /// Grid points per side of surface.csv (`None`: [`Surface::default_points`]).
+    surface_points: Option<usize>,
     /// The round of the last point recorded.
     last_round: u64,
     enabled: bool,
@@ -188,9 +190,20 @@ impl TrajectoryRecorder {
             count: 0,
             pending: None,
             ends: None,
+            surface_points: None,
             last_round: 0,
             enabled: false,
         }
+    }
+
+    /// Sample the loss surface on `n x n` points instead of the default (121 for small
+    /// problems, down to 21 near 10⁶ parameters): fewer where one loss evaluation is costly (a
+    /// loss over a whole data set), and 0 for no surface.csv at all (the trajectory is then drawn
+    /// without level sets). The surface costs about `n²` loss evaluations, plus at most 400 for
+    /// each minimum refined.
+    pub fn with_surface_points(mut self, n: usize) -> Self {
+        self.surface_points = Some(n);
+        self
     }
 
     fn record(&mut self, round: u64, x: &[f64]) {
@@ -236,17 +249,15 @@ impl TrajectoryRecorder {
     /// The plane from the Hessian at `x0`, when it has negative curvature.
     fn curvature_plane(&self, x0: &Vector) -> Option<Plane> {
         let d = self.dim;
-        let h = 1e-4 * x0.iter().fold(1.0f64, |a, v| a.max(v.abs()));
+        // Column j of the Hessian: the problem's Hessian-vector product with e_j (exact where
+        // the problem provides it, central differences of the gradient otherwise).
         let mut hess = vec![0.0; d * d];
         for j in 0..d {
-            let mut xp = x0.clone();
-            let mut xm = x0.clone();
-            xp[j] += h;
-            xm[j] -= h;
-            let gp = self.problem.gradient(&xp);
-            let gm = self.problem.gradient(&xm);
+            let mut e = Vector::zeros(d);
+            e[j] = 1.0;
+            let col = self.problem.hessian_vector(x0, &e);
             for i in 0..d {
-                hess[i * d + j] = (gp[i] - gm[i]) / (2.0 * h);
+                hess[i * d + j] = col.get(i).copied().unwrap_or(f64::NAN);
             }
         }
         if !hess.iter().all(|v| v.is_finite()) {
@@ -452,9 +463,26 @@ impl TrajectoryRecorder {
         write_atomic(&self.dir.join("trajectory.csv"), csv.as_bytes())?;
 
         let problem = &self.problem;
-        let surface = Surface::sample(|a, b| problem.loss(&plane.point(a, b)), &points, self.dim);
+        let n = self
+            .surface_points
+            .unwrap_or_else(|| Surface::default_points(self.dim));
+        if n == 0 {
+            return self.write_info(&plane, explained, Vec::new(), 0);
+        }
+        let surface = Surface::sample(|a, b| problem.loss(&plane.point(a, b)), &points, n);
         write_atomic(&self.dir.join("surface.csv"), surface.csv().as_bytes())?;
         let minima = surface.minima(|a, b| problem.loss(&plane.point(a, b)), self.dim);
+        self.write_info(&plane, explained, minima, surface.n)
+    }
+
+    /// trajectory.json.
+    fn write_info(
+        &self,
+        plane: &Plane,
+        explained: Option<f64>,
+        minima: Vec<PlaneMinimum>,
+        surface_points: usize,
+    ) -> Result<(), Error> {
         let info = TrajectoryInfo {
             plane: plane.kind,
             about: plane.about.clone(),
@@ -473,7 +501,7 @@ impl TrajectoryRecorder {
                 _ => self.eval_every,
             },
             surface_through: plane.through.clone(),
-            surface_points_per_side: surface.n,
+            surface_points_per_side: surface_points,
             minima,
             known_min_loss: self.known_min,
             basis: (self.dim <= BASIS_MAX_DIM).then(|| [plane.u.clone(), plane.v.clone()]),
@@ -644,9 +672,8 @@ mod tests {
             initial_params: x0,
             min_loss: Some(-0.5),
             seed: 1,
-            threshold_long: None,
-            threshold_short: None,
-            calibration: None,
+            thresholds: Vec::new(),
+            has_windows: false,
         }
     }
 
@@ -727,6 +754,21 @@ mod tests {
         assert_eq!(json["plane"], "principal");
         assert_eq!(json["axes"][0]["label"], "PC1");
         assert!(json["explained_variance"].as_f64().unwrap() > 0.999);
+    }
+
+    #[test]
+    fn the_surface_can_be_smaller_or_left_out() {
+        let p: Arc<dyn Problem> = Arc::new(Saddle::new(4, 2, 0.0, Noise::Bounded { radius: 1.0 }));
+        for (n, lines) in [(0, None), (5, Some(26))] {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut rec = TrajectoryRecorder::new(tmp.path(), p.clone()).with_surface_points(n);
+            rec.init(&info(4, Vector::zeros(4))).unwrap();
+            rec.record(1, &[0.5, 0.5, 0.0, 0.0]);
+            rec.write().unwrap();
+            assert!(tmp.path().join("trajectory.json").is_file());
+            let surface = std::fs::read_to_string(tmp.path().join("surface.csv")).ok();
+            assert_eq!(surface.map(|s| s.lines().count()), lines);
+        }
     }
 
     #[test]

@@ -469,16 +469,27 @@ fn faults_section(h: &mut String, run: &RunData) {
         "<p>The first {} faults (all of them are in faults.csv):</p>",
         rows.len().min(MAX_TABLE_ROWS)
     );
-    h.push_str("<table class=\"faults\">\n<tr><th>round</th><th>worker</th><th>role</th><th>kind</th></tr>\n");
+    let details = rows.iter().take(MAX_TABLE_ROWS).any(|f| f.detail.is_some());
+    h.push_str(
+        "<table class=\"faults\">\n<tr><th>round</th><th>worker</th><th>role</th><th>kind</th>",
+    );
+    if details {
+        h.push_str("<th>detail</th>");
+    }
+    h.push_str("</tr>\n");
     for f in rows.iter().take(MAX_TABLE_ROWS) {
-        let _ = writeln!(
+        let _ = write!(
             h,
-            "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td>",
             int(f.round.max(0) as u64),
             f.worker,
             f.role.as_str(),
             escape(run.faults.kinds.get(f.kind).map_or("", String::as_str))
         );
+        if details {
+            let _ = write!(h, "<td>{}</td>", escape(f.detail.as_deref().unwrap_or("")));
+        }
+        h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
 }

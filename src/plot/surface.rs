@@ -36,11 +36,16 @@ pub(crate) struct Surface {
 }
 
 impl Surface {
-    /// Sample `f` over the box of `points` (`(round, p1, p2)`), for a problem of `dim`
-    /// parameters.
-    pub fn sample(f: impl Fn(f64, f64) -> f64, points: &[(u64, f64, f64)], dim: usize) -> Self {
+    /// The default number of grid points per side for a problem of `dim` parameters: 121 for
+    /// small problems, down to 21 near 10⁶ parameters.
+    pub fn default_points(dim: usize) -> usize {
+        ((2e7 / dim.max(1) as f64).sqrt() as usize).clamp(21, 121)
+    }
+
+    /// Sample `f` on `n x n` points (at least 2) over the box of `points` (`(round, p1, p2)`).
+    pub fn sample(f: impl Fn(f64, f64) -> f64, points: &[(u64, f64, f64)], n: usize) -> Self {
         let (lo, hi) = plot_box(points);
-        let n = ((2e7 / dim.max(1) as f64).sqrt() as usize).clamp(21, 121);
+        let n = n.max(2);
         let mut s = Surface {
             n,
             lo,
@@ -273,7 +278,7 @@ mod tests {
     fn rosenbrock_minimum_is_found_in_its_curved_valley() {
         let f = |x: f64, y: f64| (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2);
         let path = [(0, -1.5, 2.0), (1, 0.8, 0.64)];
-        let s = Surface::sample(f, &path, 2);
+        let s = Surface::sample(f, &path, Surface::default_points(2));
         let m = s.minima(f, 2);
         assert_eq!(m.len(), 1, "{m:?}");
         assert!(

@@ -67,7 +67,11 @@ fn synthetic_run(dir: &Path, rounds: u64, m: usize, byz: usize, windows: bool, t
     write(
         dir,
         "faults.csv",
-        &format!("round,worker,role,kind\n3,{},byzantine,non_finite\n", m - 1),
+        &format!(
+            "round,worker,role,kind,detail\n3,{},byzantine,non_finite,\n4,{},byzantine,crashed,panicked at my_attack.rs:12: boom\n",
+            m - 1,
+            m - 1
+        ),
     );
     if windows {
         let mut d = "round,worker,role,window,distance,threshold\n".to_string();
@@ -178,6 +182,7 @@ fn full_run_writes_every_figure_and_the_report() {
     // Faults as a table.
     assert!(report.contains("<table class=\"fault-kinds\">"));
     assert!(report.contains("<td>non_finite</td><td>byzantine</td>"));
+    assert!(report.contains("<td>panicked at my_attack.rs:12: boom</td>"));
     // No external resources: the only URLs are the SVG namespaces.
     assert_eq!(
         report.matches("http").count(),

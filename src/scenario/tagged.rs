@@ -65,7 +65,8 @@ pub fn path_string(p: &serde_path_to_error::Path) -> String {
     if s == "." { String::new() } else { s }
 }
 
-fn json_type(v: &Value) -> &'static str {
+/// `a number`, `an object`, ...: the JSON type of `v` in plain words.
+pub fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

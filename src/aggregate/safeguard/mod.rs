@@ -30,10 +30,16 @@
 //! cannot take part in the windows, which the algorithm requires of every good machine: it is
 //! expelled with reason `no_valid_gradient`.
 
-use super::{Aggregate, Aggregator, Expulsion, PublicState, RoundInput, WindowDistance};
+pub mod calibrate;
+pub mod params;
+
+use super::{
+    Aggregate, Aggregator, Expulsion, PublicState, RoundInput, WindowDistance, WindowState,
+};
 use crate::linalg::{Vector, distance, mean};
-use crate::problem::Problem;
-use crate::rng::{stream, streams};
+
+pub use calibrate::{Calibration, calibrate};
+pub use params::{SafeguardParams, ThresholdSpec};
 
 /// Which algorithm of the paper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,11 +111,14 @@ pub struct SafeguardConfig {
 
 /// One tumbling window: the running sums of every machine.
 #[derive(Debug, Clone)]
-struct Window {
+pub(crate) struct Window {
     name: &'static str,
     length: u64,
-    sums: Vec<Vector>,
+    pub(crate) sums: Vec<Vector>,
+    /// Where the next reference search starts (last round's reference).
     last_reference: Option<usize>,
+    /// Last round's reference and distances, for the public state.
+    last_check: (Option<usize>, Vec<(usize, f64)>),
 }
 
 /// The result of the reference search in one window.
@@ -121,18 +130,25 @@ struct WindowCheck {
 }
 
 impl Window {
-    fn new(name: &'static str, length: u64, machines: usize, dim: usize) -> Self {
+    pub(crate) fn new(name: &'static str, length: u64, machines: usize, dim: usize) -> Self {
         Window {
             name,
             length,
             sums: vec![Vector::zeros(dim); machines],
             last_reference: None,
+            last_check: (None, Vec::new()),
         }
     }
 
     /// Reset at a window boundary (semantic 1) and add this round's gradients divided by
     /// `|good_t|` (semantic 2).
-    fn accumulate(&mut self, t: u64, input: &RoundInput<'_>, good_size: usize, good: &[bool]) {
+    pub(crate) fn accumulate(
+        &mut self,
+        t: u64,
+        input: &RoundInput<'_>,
+        good_size: usize,
+        good: &[bool],
+    ) {
         if t.is_multiple_of(self.length) {
             for s in &mut self.sums {
                 s.fill(0.0);
@@ -151,6 +167,18 @@ impl Window {
     /// Find a reference among `candidates` (valid good machines, ascending): a machine with more
     /// than `machines / 2` candidates (itself included) within `threshold` (semantic 3).
     fn check(
+        &mut self,
+        candidates: &[usize],
+        machines: usize,
+        threshold: f64,
+        policy: NoReference,
+    ) -> WindowCheck {
+        let c = self.search(candidates, machines, threshold, policy);
+        self.last_check = (c.reference, c.distances.clone());
+        c
+    }
+
+    fn search(
         &mut self,
         candidates: &[usize],
         machines: usize,
@@ -227,6 +255,8 @@ pub struct Safeguard {
     short: Window,
     /// Rounds aggregated so far (the paper's `t` of the next round).
     t: u64,
+    /// Extra facts for summary.json (e.g. what the calibration measured).
+    report: Vec<(String, f64)>,
 }
 
 impl Safeguard {
@@ -249,7 +279,14 @@ impl Safeguard {
             long,
             short: Window::new("short", config.window_short.max(1), machines, dim),
             t: 0,
+            report: Vec::new(),
         }
+    }
+
+    /// Add facts to the `thresholds` object of summary.json (e.g. calibration measurements).
+    pub fn with_report(mut self, report: Vec<(String, f64)>) -> Self {
+        self.report = report;
+        self
     }
 
     /// The current good set, ascending.
@@ -263,10 +300,6 @@ impl Safeguard {
 }
 
 impl Aggregator for Safeguard {
-    fn name(&self) -> &str {
-        "safeguard"
-    }
-
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let t = self.t;
         self.t += 1;
@@ -362,107 +395,38 @@ impl Aggregator for Safeguard {
     }
 
     fn public_state(&self) -> PublicState {
-        let (th_long, th_short) = self.config.thresholds.at(self.good_size());
-        let long = self.long.as_ref();
-        PublicState {
-            threshold_long: long.map(|_| th_long),
-            threshold_short: Some(th_short),
-            window_long: long.map(|w| w.length),
-            window_short: Some(self.short.length),
-            position_long: long.map(|w| self.t % w.length),
-            position_short: Some(self.t % self.short.length),
-        }
-    }
-}
-
-/// What the calibration pre-run measured.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Calibration {
-    /// Largest honest distance to the reference seen in the long window (sums divided by the
-    /// honest count), or 0 for the single variant.
-    pub max_long: f64,
-    /// Largest honest distance to the reference seen in the short window.
-    pub max_short: f64,
-    /// The resulting thresholds: `factor * max * h / |good_t|`.
-    pub thresholds: Thresholds,
-}
-
-/// The paper's "automated process" for thresholds (Section 5: "pre-running the experiment"):
-/// a clean pre-run of `rounds` rounds with the `honest` honest machines only, plain mean SGD with
-/// the same step and perturbation. In each window the distance of every honest machine to the
-/// most central one (the machine minimising the largest distance) is measured; the threshold is
-/// `factor` times the largest such distance seen, rescaled by `h / |good_t|` since windowed sums
-/// are divided by the size of the good set. The pre-run uses its own random streams, so the main
-/// run is unaffected.
-#[allow(clippy::too_many_arguments)]
-pub fn calibrate(
-    problem: &dyn Problem,
-    honest: usize,
-    lr: f64,
-    perturbation: f64,
-    variant: Variant,
-    window_long: u64,
-    window_short: u64,
-    rounds: u64,
-    factor: f64,
-    seed: u64,
-) -> Calibration {
-    let dim = problem.dim();
-    let h = honest.max(1);
-    let mut x = problem.initial_point(&mut stream(seed, streams::INIT));
-    let mut rngs: Vec<_> = (0..h)
-        .map(|i| stream(seed, streams::CALIBRATION + i as u64))
-        .collect();
-    let mut xi_rng = stream(seed, streams::CALIBRATION - 1);
-    // The same windows as the safeguard itself, over the honest machines only.
-    let mut long = Window::new("long", window_long.max(1), h, dim);
-    let mut short = Window::new("short", window_short.max(1), h, dim);
-    let workers: Vec<usize> = (0..h).collect();
-    let good = vec![true; h];
-    let (mut max_long, mut max_short) = (0.0f64, 0.0f64);
-    let radius = |sums: &[Vector]| -> f64 {
-        (0..sums.len())
-            .map(|r| {
-                sums.iter()
-                    .map(|s| distance(s, &sums[r]))
-                    .fold(0.0, f64::max)
-            })
-            .fold(f64::INFINITY, f64::min)
-    };
-    for t in 0..rounds {
-        let gradients: Vec<Option<Vector>> = (0..h)
-            .map(|i| Some(problem.stochastic_gradient(&x, i, &mut rngs[i])))
-            .collect();
-        let step = mean(gradients.iter().flatten(), dim);
-        let input = RoundInput {
-            round: t + 1,
-            params: &x,
-            machines: h,
-            workers: &workers,
-            gradients: &gradients,
-            honest_mean: &step,
+        let good = self.good_size();
+        let (th_long, th_short) = self.config.thresholds.at(good);
+        let scales = matches!(self.config.thresholds, Thresholds::PerGood { .. });
+        let window = |w: &Window, threshold: f64| WindowState {
+            name: w.name,
+            length: w.length,
+            position: self.t % w.length,
+            threshold,
+            scales_with_good: scales,
+            reference: w.last_check.0,
+            distances: w.last_check.1.clone(),
         };
-        long.accumulate(t, &input, h, &good);
-        short.accumulate(t, &input, h, &good);
-        if variant == Variant::Double {
-            max_long = max_long.max(radius(&long.sums));
+        let mut windows = Vec::with_capacity(2);
+        if let Some(w) = &self.long {
+            windows.push(window(w, th_long));
         }
-        max_short = max_short.max(radius(&short.sums));
-        let xi =
-            Vector::from_shape_simple_fn(dim, || perturbation * crate::rng::normal(&mut xi_rng));
-        x = x - lr * (xi + step);
-        if !crate::linalg::is_finite(&x) {
-            break;
+        windows.push(window(&self.short, th_short));
+        PublicState {
+            good: Some(good),
+            windows,
         }
     }
-    let hf = h as f64;
-    Calibration {
-        max_long,
-        max_short,
-        thresholds: Thresholds::PerGood {
-            long: factor * max_long * hf,
-            short: factor * max_short * hf,
-        },
+
+    fn thresholds(&self) -> Vec<(String, f64)> {
+        let (long, short) = self.config.thresholds.at(self.machines);
+        let mut out = Vec::new();
+        if self.long.is_some() {
+            out.push(("long".to_string(), long));
+        }
+        out.push(("short".to_string(), short));
+        out.extend(self.report.iter().cloned());
+        out
     }
 }
 

@@ -1,0 +1,317 @@
+//! The command line: `run` (a scenario, or a sweep), `validate`, `plot`, `compare`, `merge`,
+//! `list`, `schema`. [`main_with`] gives a user's
+//! binary the same commands with its own kinds registered:
+//!
+//! ```no_run
+//! use safeguard_sim::prelude::*;
+//! fn main() -> std::process::ExitCode {
+//!     let registry = Registry::builtin(); // ... plus registry.add_attack::<MyAttack>("mine")
+//!     safeguard_sim::cli::main_with(registry)
+//! }
+//! ```
+//!
+//! Exit codes: 0 done (including a run that diverged: that is a result), 1 failure, 2 bad input
+//! (malformed scenario, existing output without `--force`, bad arguments), 130 interrupted.
+
+use crate::error::Error;
+use crate::record::Status;
+use crate::registry::Registry;
+use crate::run::{RunConfig, replot, run};
+use crate::sweep::{Sweep, SweepConfig, merge, run_sweep};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Parser)]
+#[command(version, about = "Simulate Byzantine-resilient distributed SGD (SafeguardSGD and baselines) on actors", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario; outputs go to output/<name>/ (or --out).
+    Run {
+        /// The scenario file (JSON).
+        scenario: PathBuf,
+        /// Output directory (default: output/<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing output directory.
+        #[arg(long)]
+        force: bool,
+        /// Threads for the machine actors: 1 = on the coordinator's thread, N > 1 = N threads of their own (results never depend on it).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: u16,
+        /// No progress bar and no summary line.
+        #[arg(long)]
+        quiet: bool,
+        /// Sweeps: cells run at once, each on its own thread (results never depend on it).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        jobs: u16,
+        /// Sweeps: continue an interrupted run of the same sweep (complete cells are kept).
+        #[arg(long)]
+        resume: bool,
+        /// Sweeps: run only shard K of N (cells whose grid index is K-1 modulo N), e.g. 2/8; join the shards with `merge`.
+        #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
+    },
+    /// Check a scenario file without running it.
+    Validate {
+        /// The scenario file (JSON).
+        scenario: PathBuf,
+    },
+    /// Redraw the SVGs and report.html of a run directory from its files.
+    Plot {
+        /// A run directory written by `run`.
+        run_dir: PathBuf,
+    },
+    /// Overlay several runs (loss, gradient norm, good set, trajectory) in SVGs and a report.html.
+    Compare {
+        /// Run directories written by `run` (two or more).
+        #[arg(required = true, num_args = 2..)]
+        run_dirs: Vec<PathBuf>,
+        /// Output directory for the figures and report.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an earlier comparison in --out.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Merge the directories of a sweep run in shards into one, with the comparison an unsharded run writes.
+    Merge {
+        /// The sweep directories written by `run --shard K/N`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The merged sweep directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an earlier sweep in --out.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List every scenario field and every problem, aggregator and attack with its parameters and defaults.
+    List,
+    /// Print the JSON Schema of the scenario format.
+    Schema,
+}
+
+/// Parse the process's arguments and run the command with the kinds of `registry`; returns the
+/// process exit code.
+pub fn main_with(registry: Registry) -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            scenario,
+            out,
+            force,
+            threads,
+            quiet,
+            jobs,
+            resume,
+            shard,
+        } => {
+            let options = Options {
+                out,
+                force,
+                threads,
+                quiet,
+                jobs,
+                resume,
+                shard,
+            };
+            run_command(&registry, scenario, options)
+        }
+        Command::Validate { scenario } => validate(&registry, &scenario),
+        Command::Merge { dirs, out, force } => merge(&dirs, &out, force).map(|c| {
+            println!(
+                "{}: {} cells merged -> {}",
+                c.layout.name,
+                c.layout.cells.len(),
+                out.display()
+            );
+            ExitCode::SUCCESS
+        }),
+        Command::Plot { run_dir } => replot(&run_dir).map(|files| {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }),
+        Command::Compare {
+            run_dirs,
+            out,
+            force,
+        } => crate::plot::compare_runs(&run_dirs, &out, force)
+            .map_err(Error::from)
+            .map(|files| {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }),
+        Command::List => {
+            print!("{}", registry.catalog());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            let schema = registry.json_schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// `K/N` with 1 <= K <= N.
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}`: expected K/N, e.g. 2/8"))?;
+    let (k, n): (usize, usize) = (
+        k.trim()
+            .parse()
+            .map_err(|_| format!("`{k}` is not a whole number"))?,
+        n.trim()
+            .parse()
+            .map_err(|_| format!("`{n}` is not a whole number"))?,
+    );
+    if k == 0 || n == 0 || k > n {
+        return Err(format!("shard {k}/{n}: expected 1 <= K <= N"));
+    }
+    Ok((k, n))
+}
+
+/// The options of `run`.
+struct Options {
+    out: Option<PathBuf>,
+    force: bool,
+    threads: u16,
+    quiet: bool,
+    jobs: u16,
+    resume: bool,
+    shard: Option<(usize, usize)>,
+}
+
+/// True when the file is a scenario with a `sweep` block (unreadable files are not: loading
+/// them as a scenario reports why).
+fn is_sweep_file(path: &std::path::Path) -> bool {
+    crate::scenario::read_scenario_file(path).is_ok_and(|t| Sweep::is_sweep(&t))
+}
+
+fn validate(registry: &Registry, path: &std::path::Path) -> Result<ExitCode, Error> {
+    if is_sweep_file(path) {
+        let sweep = Sweep::load(path, registry)?;
+        println!(
+            "{}: ok (a sweep of {} cells)",
+            sweep.layout.name,
+            sweep.layout.cells.len()
+        );
+    } else {
+        let s = registry.load(path)?;
+        println!(
+            "{}: ok ({} machines, {} rounds)",
+            s.name(),
+            s.machines(),
+            s.spec().rounds
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A Ctrl-C handler: the first sets the flag (stop after the current round), the second leaves
+/// at once.
+fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: leave at once (staging directories are not finished runs).
+            std::process::exit(130);
+        }
+    });
+    stop
+}
+
+fn run_sweep_command(
+    registry: &Registry,
+    path: &std::path::Path,
+    o: Options,
+) -> Result<ExitCode, Error> {
+    let sweep = Sweep::load(path, registry)?;
+    let config = SweepConfig {
+        out: o.out,
+        force: o.force,
+        resume: o.resume,
+        jobs: o.jobs as usize,
+        shard: o.shard,
+        quiet: o.quiet,
+        stop: Some(stop_flag()),
+    };
+    let outcome = run_sweep(&sweep, &config)?;
+    if !o.quiet {
+        let what = if outcome.compared {
+            "comparison.csv, comparison.md and report.html written".to_string()
+        } else if outcome.interrupted {
+            "interrupted: continue with --resume".to_string()
+        } else {
+            "this shard is complete: join the shards with `safeguard-sim merge DIR... --out DIR`"
+                .to_string()
+        };
+        eprintln!(
+            "{}: {} of {} cells run now, {} complete already; {what} -> {}",
+            sweep.layout.name,
+            outcome.ran,
+            outcome.planned,
+            outcome.skipped,
+            outcome.dir.display()
+        );
+    }
+    Ok(if outcome.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_command(registry: &Registry, scenario_path: PathBuf, o: Options) -> Result<ExitCode, Error> {
+    if is_sweep_file(&scenario_path) {
+        return run_sweep_command(registry, &scenario_path, o);
+    }
+    if o.resume || o.shard.is_some() || o.jobs > 1 {
+        return Err(Error::Usage(
+            "--jobs, --resume and --shard apply to sweeps (scenario files with a `sweep` block)"
+                .into(),
+        ));
+    }
+    let scenario = registry.load(&scenario_path)?;
+    let config = RunConfig {
+        out: o.out,
+        force: o.force,
+        threads: o.threads as usize,
+        quiet: o.quiet,
+        stop: Some(stop_flag()),
+    };
+    let quiet = o.quiet;
+    let finished = run(&scenario, &config)?;
+    if !quiet {
+        eprintln!("{}", finished.summary_line());
+    }
+    Ok(if finished.summary.status == Status::Interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,572 @@
+//! Sweeps: one scenario file, a grid of runs. A `sweep` block lists, for each key, the values to
+//! try; the runs ("cells") are the grid product, in the order the keys are written (the last key
+//! varies fastest):
+//!
+//! ```json
+//! "sweep": {
+//!   "aggregator": [{"kind": "mean"}, {"kind": "safeguard", "window_short": 100,
+//!                                     "threshold": {"mode": "calibrate"}}],
+//!   "attack": [{"kind": "sign_flip"}, {"kind": "zero"}],
+//!   "seed": [1, 2, 3],
+//!   "optimizer.lr": [0.01, 0.02]
+//! }
+//! ```
+//!
+//! A key is a field of the scenario, or a dotted path into it (`optimizer.lr`,
+//! `problem.noise.radius`) whose parent is in the scenario; each value replaces what the scenario
+//! says there. Every cell is checked before anything runs, and an error in a swept value points at
+//! that value in the `sweep` block (`sweep.aggregator[1].window_short`, with its line:column).
+//!
+//! Cells get readable names made of one label per key, joined by `__`: a kind object is labelled
+//! by its kind (with the parameters that tell apart two values of the same kind, e.g. `krum-f3`),
+//! anything else by the key's last segment and the value (`seed-2`, `lr-0.01`). The key `seed` is
+//! the replicate: the comparison reports the mean and standard deviation over seeds of every group
+//! of cells that differ only in their seed.
+
+pub mod exec;
+pub mod report;
+pub mod table;
+
+use crate::error::ScenarioError;
+use crate::registry::Registry;
+use crate::scenario::Scenario;
+use crate::scenario::errors::{check_syntax, printable};
+use crate::scenario::locate::{self, Segment};
+use serde_json::{Map, Value};
+
+pub use exec::{SweepConfig, SweepOutcome, merge, run_sweep};
+pub use table::Comparison;
+
+/// At most this many cells in one sweep.
+pub const MAX_CELLS: usize = 100_000;
+
+/// Top-level fields a sweep key may start with.
+const SWEEPABLE: [&str; 8] = [
+    "seed",
+    "rounds",
+    "workers",
+    "problem",
+    "optimizer",
+    "aggregator",
+    "attack",
+    "eval_every",
+];
+
+/// One key of the `sweep` block and its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepKey {
+    /// The key as written (`aggregator`, `optimizer.lr`).
+    pub path: String,
+    /// The values, as written.
+    pub values: Vec<Value>,
+    /// A readable label per value (unique within the key).
+    pub labels: Vec<String>,
+}
+
+/// One cell of the grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellName {
+    /// Position in the grid (0-based; the order of the grid product).
+    pub index: usize,
+    /// The cell's name: its directory under `cells/` and its scenario's `name`.
+    pub name: String,
+    /// For each key, the index of the value this cell takes.
+    pub choice: Vec<usize>,
+}
+
+/// The shape of a sweep, known from its JSON alone (no kinds resolved): the keys, their labels
+/// and the cells. A sweep's `sweep.json` gives it back, so that merging and comparing need no
+/// registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// The sweep's name (the scenario's `name`): its output directory is `output/<name>/`.
+    pub name: String,
+    /// The keys, in the order written.
+    pub keys: Vec<SweepKey>,
+    /// Every cell, in grid order.
+    pub cells: Vec<CellName>,
+    /// The scenario without its `sweep` block.
+    base: Map<String, Value>,
+    /// The sweep file as normalised JSON (what `sweep.json` holds).
+    pub json: String,
+}
+
+/// A checked sweep: its layout, and every cell as a valid scenario.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// The keys and cells.
+    pub layout: Layout,
+    /// The checked scenario of each cell, in grid order.
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Layout {
+    /// The layout of a sweep file's JSON text; errors are positioned in `text`.
+    pub fn parse(text: &str, source_name: &str) -> Result<Layout, ScenarioError> {
+        check_syntax(text, source_name)?;
+        let fail = |segments: &[Segment], path: String, message: String| {
+            positioned(text, source_name, segments, path, message)
+        };
+        let root: Value = serde_json::from_str(text)
+            .map_err(|e| fail(&[], String::new(), format!("invalid JSON: {e}")))?;
+        let Value::Object(mut base) = root else {
+            return Err(fail(&[], String::new(), "expected a JSON object".into()));
+        };
+        let sweep_at = [Segment::Key("sweep".into())];
+        let Some(block) = base.remove("sweep") else {
+            return Err(fail(&[], String::new(), "no `sweep` block".into()));
+        };
+        base.remove("$schema");
+        let Value::Object(block) = block else {
+            return Err(fail(
+                &sweep_at,
+                "sweep".into(),
+                "expected an object: for each key, the array of values to try".into(),
+            ));
+        };
+        if block.is_empty() {
+            return Err(fail(
+                &sweep_at,
+                "sweep".into(),
+                "an empty sweep: give at least one key and its values".into(),
+            ));
+        }
+        let mut keys = Vec::new();
+        let mut count: usize = 1;
+        for (key, values) in &block {
+            let at = [Segment::Key("sweep".into()), Segment::Key(key.clone())];
+            let path = format!("sweep.{key}");
+            let first = key.split('.').next().unwrap_or("");
+            if !SWEEPABLE.contains(&first) || key.split('.').any(str::is_empty) {
+                return Err(fail(
+                    &at,
+                    path,
+                    format!(
+                        "`{key}` cannot be swept: a key is a scenario field ({}) or a dotted path into one",
+                        SWEEPABLE.join(", ")
+                    ),
+                ));
+            }
+            if let Some((parent, _)) = key.rsplit_once('.')
+                && !matches!(lookup(&base, parent), Some(Value::Object(_)))
+            {
+                return Err(fail(
+                    &at,
+                    path,
+                    format!(
+                        "`{parent}` is not an object of the scenario: give it there before sweeping over its fields"
+                    ),
+                ));
+            }
+            let Value::Array(values) = values else {
+                return Err(fail(
+                    &at,
+                    path,
+                    "expected an array of the values to try".into(),
+                ));
+            };
+            if values.is_empty() {
+                return Err(fail(&at, path, "give at least one value".into()));
+            }
+            count = count.saturating_mul(values.len());
+            keys.push(SweepKey {
+                path: key.clone(),
+                labels: labels(key, values),
+                values: values.clone(),
+            });
+        }
+        if count > MAX_CELLS {
+            return Err(fail(
+                &sweep_at,
+                "sweep".into(),
+                format!("{count} cells: at most {MAX_CELLS} are supported"),
+            ));
+        }
+        let name = base
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        // The sweep's name must be a valid run name (it names the output directory).
+        if let Err(message) = crate::scenario::check_run_name(&name) {
+            return Err(fail(&[Segment::Key("name".into())], "name".into(), message));
+        }
+        let cells = (0..count)
+            .map(|index| {
+                let choice = grid_choice(index, &keys);
+                let label: Vec<&str> = keys
+                    .iter()
+                    .zip(&choice)
+                    .map(|(k, &c)| k.labels[c].as_str())
+                    .collect();
+                let mut name = label.join("__");
+                if name.len() > crate::scenario::MAX_NAME_LEN {
+                    // Too long for a directory name: the grid position, then what fits.
+                    let prefix = format!("cell{index}-");
+                    let keep = crate::scenario::MAX_NAME_LEN - prefix.len();
+                    name = format!("{prefix}{}", &name[..keep]);
+                }
+                CellName {
+                    index,
+                    name,
+                    choice,
+                }
+            })
+            .collect();
+        let mut resolved = base.clone();
+        resolved.insert("sweep".into(), Value::Object(block));
+        let mut json = serde_json::to_string_pretty(&Value::Object(resolved)).unwrap_or_default();
+        json.push('\n');
+        Ok(Layout {
+            name,
+            keys,
+            cells,
+            base,
+            json,
+        })
+    }
+
+    /// The scenario JSON of cell `cell` (the base with the cell's values and name).
+    pub fn cell_json(&self, cell: &CellName) -> String {
+        let mut c = self.base.clone();
+        for (k, &i) in self.keys.iter().zip(&cell.choice) {
+            if let Some(v) = k.values.get(i) {
+                set(&mut c, &k.path, v.clone());
+            }
+        }
+        c.insert("name".into(), Value::String(cell.name.clone()));
+        serde_json::to_string_pretty(&Value::Object(c)).unwrap_or_default()
+    }
+
+    /// The index of the key named `seed`, if the sweep has one.
+    pub fn seed_key(&self) -> Option<usize> {
+        self.keys.iter().position(|k| k.path == "seed")
+    }
+}
+
+fn positioned(
+    text: &str,
+    source_name: &str,
+    segments: &[Segment],
+    path: String,
+    message: String,
+) -> ScenarioError {
+    let (line, column) = locate::line_col(text, locate::locate(text, segments, false));
+    ScenarioError {
+        source_name: printable(source_name),
+        path: printable(&path),
+        line,
+        column,
+        message: printable(&message),
+    }
+}
+
+impl Sweep {
+    /// True when `text` is a scenario file with a `sweep` block (it may still be invalid).
+    pub fn is_sweep(text: &str) -> bool {
+        serde_json::from_str::<Value>(text)
+            .ok()
+            .is_some_and(|v| v.get("sweep").is_some())
+    }
+
+    /// Parse and check a sweep file: the block and every cell, with `registry`'s kinds.
+    pub fn parse(
+        text: &str,
+        source_name: &str,
+        registry: &Registry,
+    ) -> Result<Sweep, ScenarioError> {
+        let layout = Layout::parse(text, source_name)?;
+        let scenarios = layout
+            .cells
+            .iter()
+            .map(|cell| {
+                registry
+                    .parse(&layout.cell_json(cell), source_name)
+                    .map_err(|e| {
+                        remap(text, source_name, &layout.keys, &cell.choice, &cell.name, e)
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Sweep { layout, scenarios })
+    }
+
+    /// Read and check a sweep file.
+    pub fn load(path: &std::path::Path, registry: &Registry) -> Result<Sweep, ScenarioError> {
+        let text = crate::scenario::read_scenario_file(path)?;
+        Sweep::parse(&text, &printable(&path.display().to_string()), registry)
+    }
+}
+
+/// The value indices of grid cell `index` (the last key varies fastest).
+fn grid_choice(mut index: usize, keys: &[SweepKey]) -> Vec<usize> {
+    let mut choice = vec![0; keys.len()];
+    for (k, key) in keys.iter().enumerate().rev() {
+        let n = key.values.len().max(1);
+        choice[k] = index % n;
+        index /= n;
+    }
+    choice
+}
+
+/// The value at dotted `path` of `root`.
+fn lookup<'a>(root: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut v = root.get(parts.next()?)?;
+    for p in parts {
+        v = v.get(p)?;
+    }
+    Some(v)
+}
+
+/// Set dotted `path` of `root` to `value` (the parent exists: checked when parsing).
+fn set(root: &mut Map<String, Value>, path: &str, value: Value) {
+    let parts: Vec<&str> = path.split('.').collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut map = root;
+    for p in parents {
+        match map.get_mut(*p) {
+            Some(Value::Object(m)) => map = m,
+            _ => return,
+        }
+    }
+    map.insert((*last).to_string(), value);
+}
+
+/// Keep the characters a run name allows.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => Some("null".into()),
+        _ => None,
+    }
+}
+
+/// A readable label for each value of key `key`, unique within the key.
+fn labels(key: &str, values: &[Value]) -> Vec<String> {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    let kind_of = |v: &Value| v.get("kind").and_then(Value::as_str).map(str::to_string);
+    let mut out: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match (kind_of(v), scalar(v)) {
+            (Some(kind), _) => {
+                // Parameters that tell this value apart from the others of its kind.
+                let same: Vec<&Map<String, Value>> = values
+                    .iter()
+                    .filter(|o| kind_of(o).as_deref() == Some(kind.as_str()))
+                    .filter_map(Value::as_object)
+                    .collect();
+                let mut label = kind.clone();
+                if same.len() > 1
+                    && let Some(obj) = v.as_object()
+                {
+                    for (p, pv) in obj.iter().filter(|(p, _)| p.as_str() != "kind") {
+                        if same.iter().any(|o| o.get(p) != Some(pv)) {
+                            let text = scalar(pv).unwrap_or_else(|| format!("{i}"));
+                            label.push_str(&format!("-{p}{text}"));
+                        }
+                    }
+                    // Parameters given by the others only.
+                    let given: std::collections::BTreeSet<&String> =
+                        same.iter().flat_map(|o| o.keys()).collect();
+                    for p in given {
+                        if p != "kind" && !obj.contains_key(p.as_str()) {
+                            label.push_str(&format!("-no_{p}"));
+                        }
+                    }
+                }
+                sanitize(&label)
+            }
+            (None, Some(s)) => sanitize(&format!("{last}-{s}")),
+            (None, None) => sanitize(&format!("{last}-{i}")),
+        })
+        .collect();
+    // Still equal (e.g. values that differ only inside nested objects): number them.
+    for i in 0..out.len() {
+        if out[..i].contains(&out[i]) || out[i + 1..].contains(&out[i]) {
+            out[i] = format!("{}-{i}", out[i]);
+        }
+    }
+    out
+}
+
+/// An error in a cell, pointed at the sweep value it comes from when it is inside one, or at the
+/// same field of the file otherwise; the message names the cell.
+fn remap(
+    text: &str,
+    source_name: &str,
+    keys: &[SweepKey],
+    choice: &[usize],
+    cell: &str,
+    e: ScenarioError,
+) -> ScenarioError {
+    let within = |key: &str| -> Option<String> {
+        let rest = e.path.strip_prefix(key)?;
+        (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+            .then(|| rest.to_string())
+    };
+    let swept = keys
+        .iter()
+        .zip(choice)
+        .filter_map(|(k, &c)| within(&k.path).map(|rest| (k, c, rest)))
+        .max_by_key(|(k, _, _)| k.path.len());
+    let (segments, path) = match swept {
+        Some((k, c, rest)) => {
+            let mut segs = vec![
+                Segment::Key("sweep".into()),
+                Segment::Key(k.path.clone()),
+                Segment::Index(c),
+            ];
+            segs.extend(locate::parse_path(&rest));
+            (segs, format!("sweep.{}[{c}]{rest}", k.path))
+        }
+        None => (locate::parse_path(&e.path), e.path.clone()),
+    };
+    let (line, column) = locate::line_col(text, locate::locate(text, &segments, false));
+    ScenarioError {
+        source_name: printable(source_name),
+        path: printable(&path),
+        line,
+        column,
+        message: format!("in cell {cell}: {}", e.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BASE: &str = r#"{
+  "name": "grid",
+  "seed": 1,
+  "rounds": 20,
+  "workers": {"honest": 6, "byzantine": 2},
+  "problem": {"kind": "quadratic", "dim": 3},
+  "optimizer": {"lr": 0.05},
+  "aggregator": {"kind": "mean"},
+  "sweep": {
+    "aggregator": [{"kind": "mean"},
+                   {"kind": "safeguard", "window_short": 5, "threshold": {"mode": "theory"}}],
+    "attack": [{"kind": "sign_flip"}, {"kind": "zero"}],
+    "seed": [1, 2, 3]
+  }
+}"#;
+
+    fn parse(text: &str) -> Result<Sweep, ScenarioError> {
+        Sweep::parse(text, "grid.json", &Registry::builtin())
+    }
+
+    #[test]
+    fn the_grid_is_the_product_in_key_order() {
+        let s = parse(BASE).unwrap();
+        let cells = &s.layout.cells;
+        assert_eq!(cells.len(), 12);
+        assert_eq!(cells[0].name, "mean__sign_flip__seed-1");
+        assert_eq!(cells[1].name, "mean__sign_flip__seed-2");
+        assert_eq!(cells[3].name, "mean__zero__seed-1");
+        assert_eq!(cells[11].name, "safeguard__zero__seed-3");
+        assert_eq!(s.scenarios[11].spec().seed, 3);
+        assert_eq!(s.scenarios[11].aggregator_kind(), "safeguard");
+        assert_eq!(s.scenarios[11].name(), "safeguard__zero__seed-3");
+        assert_eq!(s.layout.seed_key(), Some(2));
+        // The layout comes back from sweep.json alone.
+        assert_eq!(
+            Layout::parse(&s.layout.json, "sweep.json").unwrap(),
+            s.layout
+        );
+        assert!(Sweep::is_sweep(BASE));
+    }
+
+    #[test]
+    fn labels_tell_apart_values_of_one_kind() {
+        let l = labels(
+            "aggregator",
+            &[
+                json!({"kind": "krum", "f": 3}),
+                json!({"kind": "krum", "f": 4}),
+                json!({"kind": "mean"}),
+            ],
+        );
+        assert_eq!(l, ["krum-f3", "krum-f4", "mean"]);
+        assert_eq!(
+            labels("optimizer.lr", &[json!(0.01), json!(0.1)]),
+            ["lr-0.01", "lr-0.1"]
+        );
+        let l = labels(
+            "attack",
+            &[json!({"kind": "alie", "z": 0.3}), json!({"kind": "alie"})],
+        );
+        assert_eq!(l, ["alie-z0.3", "alie-no_z"]);
+        assert_eq!(
+            labels("problem", &[json!([1]), json!([2])]),
+            ["problem-0", "problem-1"]
+        );
+    }
+
+    #[test]
+    fn errors_in_swept_values_point_into_the_sweep_block() {
+        let bad = BASE.replace("\"window_short\": 5", "\"window_short\": 0");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.path, "sweep.aggregator[1].window_short");
+        assert_eq!(e.line, 11);
+        assert!(
+            e.message
+                .starts_with("in cell safeguard__sign_flip__seed-1: "),
+            "{e}"
+        );
+        let bad = BASE.replace("\"seed\": [1, 2, 3]", "\"seed\": [1, -2]");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.path, "sweep.seed[1]");
+        let bad = BASE.replace("\"seed\": [1, 2, 3]", "\"optimizer.momentum.x\": [1]");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.path, "sweep.optimizer.momentum.x");
+        assert!(e.message.contains("not an object of the scenario"), "{e}");
+        let bad = BASE.replace("\"seed\": [1, 2, 3]", "\"name\": [\"a\"]");
+        assert!(parse(&bad).unwrap_err().message.contains("cannot be swept"));
+        let bad = BASE.replace("\"seed\": [1, 2, 3]", "\"seed\": []");
+        assert!(
+            parse(&bad)
+                .unwrap_err()
+                .message
+                .contains("at least one value")
+        );
+        // An error in the fixed part points at the file's own field.
+        let bad = BASE.replace("\"lr\": 0.05", "\"lr\": -1");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), ("optimizer.lr", 7));
+    }
+
+    #[test]
+    fn dotted_keys_set_nested_fields() {
+        let text = BASE.replace(
+            "\"seed\": [1, 2, 3]",
+            "\"optimizer.perturbation\": [0.0, 0.5], \"problem.dim\": [2, 4]",
+        );
+        let s = parse(&text).unwrap();
+        assert_eq!(s.layout.cells.len(), 2 * 2 * 2 * 2);
+        assert_eq!(
+            s.layout.cells[15].name,
+            "safeguard__zero__perturbation-0.5__dim-4"
+        );
+        let last = &s.scenarios[15];
+        assert_eq!(last.spec().optimizer.perturbation, 0.5);
+        assert_eq!(last.problem_info().dim, 4);
+    }
+}

@@ -1,0 +1,494 @@
+//! The comparison of a sweep's cells: `comparison.csv` (one row per cell, then the mean and
+//! standard deviation over seeds of each group of cells that differ only in their seed) and
+//! `comparison.md` (the paper's table form: defenses as rows, attacks as columns).
+//!
+//! Everything here is read back from the cells' files (`summary.json`, `rounds.csv`) in grid
+//! order, so the comparison depends only on the cells' results: not on `--jobs`, on an
+//! interruption and `--resume`, or on sharding and `merge`. Numbers in the CSV are at full
+//! round-trip precision; the markdown rounds them for reading.
+
+use super::Layout;
+use crate::error::Error;
+use crate::record::fmt_f64;
+use serde_json::Value;
+use std::path::Path;
+
+/// What one cell's run ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellResult {
+    /// `completed`, `diverged` or `interrupted`.
+    pub status: String,
+    /// Rounds run.
+    pub rounds: f64,
+    /// The loss of the last row of rounds.csv (the last round run; may be infinite).
+    pub final_loss: f64,
+    /// The smallest loss of rounds.csv.
+    pub best_loss: f64,
+    /// The last test accuracy of rounds.csv, for problems that report one.
+    pub final_accuracy: Option<f64>,
+    /// The best test accuracy of rounds.csv (the paper's Table 1 metric).
+    pub best_accuracy: Option<f64>,
+    /// Byzantine machines expelled.
+    pub expelled_byzantine: f64,
+    /// Honest machines expelled.
+    pub expelled_honest: f64,
+}
+
+/// A sweep's results, cell by cell in grid order.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// The sweep's keys and cells.
+    pub layout: Layout,
+    /// One result per cell of `layout`, same order.
+    pub results: Vec<CellResult>,
+}
+
+/// One metric of the comparison: its CSV column and how to read it from a cell.
+struct Metric {
+    column: &'static str,
+    title: &'static str,
+    get: fn(&CellResult) -> Option<f64>,
+    percent: bool,
+}
+
+const METRICS: [Metric; 6] = [
+    Metric {
+        column: "final_loss",
+        title: "final loss",
+        get: |r| Some(r.final_loss),
+        percent: false,
+    },
+    Metric {
+        column: "best_loss",
+        title: "best loss",
+        get: |r| Some(r.best_loss),
+        percent: false,
+    },
+    Metric {
+        column: "final_accuracy",
+        title: "final test accuracy (%)",
+        get: |r| r.final_accuracy,
+        percent: true,
+    },
+    Metric {
+        column: "best_accuracy",
+        title: "best test accuracy (%)",
+        get: |r| r.best_accuracy,
+        percent: true,
+    },
+    Metric {
+        column: "expelled_byzantine",
+        title: "Byzantine machines expelled",
+        get: |r| Some(r.expelled_byzantine),
+        percent: false,
+    },
+    Metric {
+        column: "expelled_honest",
+        title: "honest machines expelled",
+        get: |r| Some(r.expelled_honest),
+        percent: false,
+    },
+];
+
+fn bad(path: &Path, message: impl Into<String>) -> Error {
+    Error::Plot(crate::plot::PlotError::Json {
+        path: path.to_path_buf(),
+        message: message.into(),
+    })
+}
+
+/// Read one cell's result from its run directory.
+pub fn read_cell(dir: &Path) -> Result<CellResult, Error> {
+    let summary_path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&summary_path).map_err(|e| Error::io(&summary_path, e))?;
+    let summary: Value =
+        serde_json::from_str(&text).map_err(|e| bad(&summary_path, e.to_string()))?;
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let rounds_path = dir.join("rounds.csv");
+    let csv = std::fs::read_to_string(&rounds_path).map_err(|e| Error::io(&rounds_path, e))?;
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (loss_col, acc_col) = (col("loss"), col("accuracy"));
+    let (mut final_loss, mut best_loss) = (f64::NAN, f64::INFINITY);
+    let (mut final_acc, mut best_acc) = (None, None::<f64>);
+    for (i, line) in lines.enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let value = |c: Option<usize>| -> Result<Option<f64>, Error> {
+            match c.and_then(|c| fields.get(c)) {
+                None | Some(&"") => Ok(None),
+                Some(s) => s.parse::<f64>().map(Some).map_err(|_| {
+                    bad(
+                        &rounds_path,
+                        format!("line {}: `{s}` is not a number", i + 2),
+                    )
+                }),
+            }
+        };
+        if let Some(l) = value(loss_col)? {
+            final_loss = l;
+            if l < best_loss {
+                best_loss = l;
+            }
+        }
+        if let Some(a) = value(acc_col)? {
+            final_acc = Some(a);
+            best_acc = Some(best_acc.map_or(a, |b: f64| b.max(a)));
+        }
+    }
+    Ok(CellResult {
+        status: summary["status"].as_str().unwrap_or("unknown").to_string(),
+        rounds: num(&summary["rounds"]),
+        final_loss,
+        best_loss,
+        final_accuracy: final_acc,
+        best_accuracy: best_acc,
+        expelled_byzantine: num(&summary["expelled"]["byzantine"]),
+        expelled_honest: num(&summary["expelled"]["honest"]),
+    })
+}
+
+/// Mean and sample standard deviation (None with fewer than two values).
+fn mean_std(values: &[f64]) -> (f64, Option<f64>) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, None);
+    }
+    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0);
+    (mean, Some(var.sqrt()))
+}
+
+/// One table of the comparison: a title, a header row and body rows (the first column names the
+/// row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// What the entries are.
+    pub title: String,
+    /// The row key's name, then one label per column.
+    pub header: Vec<String>,
+    /// One row per value of the row key: its label, then the entries.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// A group of cells that differ only in their seed.
+struct Group {
+    name: String,
+    /// The choice of the group's cells, with the seed key's entry unset.
+    choice: Vec<Option<usize>>,
+    members: Vec<usize>,
+}
+
+impl Comparison {
+    /// Read every cell of `layout` from `dir/cells/`.
+    pub fn read(dir: &Path, layout: &Layout) -> Result<Comparison, Error> {
+        let results = layout
+            .cells
+            .iter()
+            .map(|c| read_cell(&dir.join("cells").join(&c.name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Comparison {
+            layout: layout.clone(),
+            results,
+        })
+    }
+
+    fn has_accuracy(&self) -> bool {
+        self.results.iter().any(|r| r.best_accuracy.is_some())
+    }
+
+    fn metrics(&self) -> Vec<&'static Metric> {
+        let acc = self.has_accuracy();
+        METRICS.iter().filter(|m| acc || !m.percent).collect()
+    }
+
+    fn groups(&self) -> Vec<Group> {
+        let seed = self.layout.seed_key();
+        let mut groups: Vec<Group> = Vec::new();
+        for (i, cell) in self.layout.cells.iter().enumerate() {
+            let choice: Vec<Option<usize>> = cell
+                .choice
+                .iter()
+                .enumerate()
+                .map(|(k, &c)| (Some(k) != seed).then_some(c))
+                .collect();
+            match groups.iter_mut().find(|g| g.choice == choice) {
+                Some(g) => g.members.push(i),
+                None => {
+                    let name = self
+                        .layout
+                        .keys
+                        .iter()
+                        .zip(&choice)
+                        .filter_map(|(k, c)| c.map(|c| k.labels[c].as_str()))
+                        .collect::<Vec<_>>()
+                        .join("__");
+                    groups.push(Group {
+                        name: if name.is_empty() { "all".into() } else { name },
+                        choice,
+                        members: vec![i],
+                    });
+                }
+            }
+        }
+        groups
+    }
+
+    /// `comparison.csv`: a `row` column (`cell`, `mean` or `std`), the cell or group name, one
+    /// column per sweep key (the value's label; empty for the seed in group rows), the status
+    /// (for groups: how many cells ended how), rounds and the metrics.
+    pub fn csv(&self) -> String {
+        let metrics = self.metrics();
+        let mut out = String::from("row,cell");
+        for k in &self.layout.keys {
+            out.push(',');
+            out.push_str(&k.path);
+        }
+        out.push_str(",status,rounds");
+        for m in &metrics {
+            out.push(',');
+            out.push_str(m.column);
+        }
+        out.push('\n');
+        let value = |v: Option<f64>| v.map(fmt_f64).unwrap_or_default();
+        for (cell, r) in self.layout.cells.iter().zip(&self.results) {
+            out.push_str(&format!("cell,{}", cell.name));
+            for (k, &c) in self.layout.keys.iter().zip(&cell.choice) {
+                out.push_str(&format!(",{}", k.labels[c]));
+            }
+            out.push_str(&format!(",{},{}", r.status, fmt_f64(r.rounds)));
+            for m in &metrics {
+                out.push_str(&format!(",{}", value((m.get)(r))));
+            }
+            out.push('\n');
+        }
+        for g in self.groups() {
+            let members: Vec<&CellResult> = g.members.iter().map(|&i| &self.results[i]).collect();
+            let mut statuses: Vec<(String, usize)> = Vec::new();
+            for r in &members {
+                match statuses.iter_mut().find(|(s, _)| *s == r.status) {
+                    Some((_, n)) => *n += 1,
+                    None => statuses.push((r.status.clone(), 1)),
+                }
+            }
+            let status = statuses
+                .iter()
+                .map(|(s, n)| format!("{n} {s}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let rounds = mean_std(&members.iter().map(|r| r.rounds).collect::<Vec<_>>());
+            for (row, pick) in [("mean", 0), ("std", 1)] {
+                out.push_str(&format!("{row},{}", g.name));
+                for (k, c) in self.layout.keys.iter().zip(&g.choice) {
+                    out.push_str(&format!(
+                        ",{}",
+                        c.map(|c| k.labels[c].as_str()).unwrap_or("")
+                    ));
+                }
+                let pick_of = |(m, s): (f64, Option<f64>)| if pick == 0 { Some(m) } else { s };
+                out.push_str(&format!(",{status},{}", value(pick_of(rounds))));
+                for m in &metrics {
+                    let vals: Vec<f64> = members.iter().filter_map(|r| (m.get)(r)).collect();
+                    let cell = if vals.is_empty() {
+                        None
+                    } else {
+                        pick_of(mean_std(&vals))
+                    };
+                    out.push_str(&format!(",{}", value(cell)));
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// The tables of `comparison.md` and of the report: for each metric, the values of the row
+    /// key (the aggregator when it is swept) as rows and those of the column key (the attack when
+    /// it is swept) as columns, each entry the mean ± standard deviation over seeds; one table
+    /// per combination of the other swept keys.
+    pub fn tables(&self) -> Vec<Table> {
+        let keys = &self.layout.keys;
+        let seed = self.layout.seed_key();
+        let others: Vec<usize> = (0..keys.len()).filter(|&k| Some(k) != seed).collect();
+        let find = |name: &str| others.iter().copied().find(|&k| keys[k].path == name);
+        let row_key = find("aggregator").or_else(|| others.first().copied());
+        let col_key =
+            find("attack").or_else(|| others.iter().copied().find(|&k| Some(k) != row_key));
+        let rest: Vec<usize> = others
+            .iter()
+            .copied()
+            .filter(|&k| Some(k) != row_key && Some(k) != col_key)
+            .collect();
+        let groups = self.groups();
+        // Every combination of the other keys, in grid order.
+        let mut combos: Vec<Vec<usize>> = vec![Vec::new()];
+        for &k in &rest {
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    (0..keys[k].values.len()).map(move |v| {
+                        let mut c = c.clone();
+                        c.push(v);
+                        c
+                    })
+                })
+                .collect();
+        }
+        let values_of = |key: Option<usize>| -> Vec<Option<usize>> {
+            match key {
+                Some(k) => (0..keys[k].values.len()).map(Some).collect(),
+                None => vec![None],
+            }
+        };
+        let (rows, cols) = (values_of(row_key), values_of(col_key));
+        let label = |k: Option<usize>, v: Option<usize>| match (k, v) {
+            (Some(k), Some(v)) => keys[k].labels[v].clone(),
+            _ => "all".into(),
+        };
+        let mut tables = Vec::new();
+        for m in self.metrics() {
+            for combo in &combos {
+                let suffix: Vec<String> = rest
+                    .iter()
+                    .zip(combo)
+                    .map(|(&k, &v)| keys[k].labels[v].clone())
+                    .collect();
+                let title = if suffix.is_empty() {
+                    m.title.to_string()
+                } else {
+                    format!("{} ({})", m.title, suffix.join(", "))
+                };
+                let mut header = vec![row_key.map(|k| keys[k].path.clone()).unwrap_or_default()];
+                header.extend(cols.iter().map(|&c| label(col_key, c)));
+                let body = rows
+                    .iter()
+                    .map(|&r| {
+                        let mut line = vec![label(row_key, r)];
+                        line.extend(cols.iter().map(|&c| {
+                            groups
+                                .iter()
+                                .find(|g| {
+                                    row_key.is_none_or(|k| g.choice[k] == r)
+                                        && col_key.is_none_or(|k| g.choice[k] == c)
+                                        && rest
+                                            .iter()
+                                            .zip(combo)
+                                            .all(|(&k, &v)| g.choice[k] == Some(v))
+                                })
+                                .map(|g| self.entry(g, m))
+                                .unwrap_or_default()
+                        }));
+                        line
+                    })
+                    .collect();
+                tables.push(Table {
+                    title,
+                    header,
+                    rows: body,
+                });
+            }
+        }
+        tables
+    }
+
+    /// How many seeds each entry averages.
+    pub fn seeds(&self) -> usize {
+        self.layout
+            .seed_key()
+            .map(|s| self.layout.keys[s].values.len())
+            .unwrap_or(1)
+    }
+
+    /// `comparison.md`: the [`Comparison::tables`] in markdown.
+    pub fn markdown(&self) -> String {
+        let n = self.seeds();
+        let mut out = format!(
+            "# {}\n\n{} cells; entries are the mean ± standard deviation over {n} seed{} (full precision in comparison.csv).\n",
+            self.layout.name,
+            self.layout.cells.len(),
+            if n == 1 { "" } else { "s" }
+        );
+        for t in self.tables() {
+            out.push_str(&format!(
+                "\n## {}\n\n| {} |\n|",
+                t.title,
+                t.header.join(" | ")
+            ));
+            out.push_str(&"---|".repeat(t.header.len()));
+            out.push('\n');
+            for r in &t.rows {
+                out.push_str(&format!("| {} |\n", r.join(" | ")));
+            }
+        }
+        out
+    }
+
+    /// One table entry: mean ± std for readers, with the cells that did not complete counted.
+    fn entry(&self, g: &Group, m: &Metric) -> String {
+        let members: Vec<&CellResult> = g.members.iter().map(|&i| &self.results[i]).collect();
+        let vals: Vec<f64> = members
+            .iter()
+            .filter_map(|r| (m.get)(r))
+            .map(|v| if m.percent { 100.0 * v } else { v })
+            .collect();
+        if vals.is_empty() {
+            return "n/a".into();
+        }
+        let (mean, std) = mean_std(&vals);
+        let mut text = match std {
+            Some(s) => format!("{} ± {}", readable(mean), readable(s)),
+            None => readable(mean),
+        };
+        let diverged = members.iter().filter(|r| r.status == "diverged").count();
+        if diverged > 0 {
+            text.push_str(&format!(" ({diverged}/{} diverged)", members.len()));
+        }
+        text
+    }
+}
+
+/// A number rounded for reading: 4 significant digits, exponent form outside [1e-3, 1e6).
+pub fn readable(x: f64) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "NaN".into()
+        } else if x > 0.0 {
+            "∞".into()
+        } else {
+            "-∞".into()
+        };
+    }
+    let a = x.abs();
+    if x.fract() == 0.0 && a < 1e6 {
+        format!("{x:.0}")
+    } else if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e6).contains(&a) {
+        format!("{x:.3e}")
+    } else {
+        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+        format!("{x:.decimals$}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readable_numbers() {
+        assert_eq!(readable(-0.498878), "-0.4989");
+        assert_eq!(readable(95.31), "95.31");
+        assert_eq!(readable(1234.4), "1234");
+        assert_eq!(readable(2.5e11), "2.500e11");
+        assert_eq!(readable(f64::INFINITY), "∞");
+        assert_eq!(readable(0.0), "0");
+        assert_eq!(readable(4.0), "4");
+    }
+
+    #[test]
+    fn mean_and_sample_std() {
+        assert_eq!(mean_std(&[1.0, 2.0, 3.0]), (2.0, Some(1.0)));
+        assert_eq!(mean_std(&[4.0]), (4.0, None));
+    }
+}
