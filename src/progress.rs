@@ -4,7 +4,7 @@
 //! left, a rounded rate, and the current loss and good-set size:
 //!
 //! ```text
-//! [##########----------] 1500/3000 00:02 ETA 00:02 32.8k rounds/s loss −0.499 good 6
+//! [#####------]  93888/200000 00:01 ETA 00:01 77.7k rounds/s loss −0.497  good 6
 //! ```
 //!
 //! The line is built by [`Progress::line`] (a pure function, tested), and drawn by indicatif,
@@ -57,13 +57,15 @@ impl Progress {
         } else {
             "--:--".to_string()
         };
+        // Fields of fixed width, so the bar keeps its length from one redraw to the next.
+        let digits = total.max(1).to_string().len();
         let mut parts = vec![
-            format!("{done}/{total}"),
+            format!("{done:>digits$}/{total}"),
             clock(secs),
             format!("ETA {eta}"),
-            format!("{} rounds/s", rate_text(rate)),
-            format!("loss {}", round_sig(loss, 3)),
-            format!("good {good}"),
+            format!("{:>5} rounds/s", rate_text(rate)),
+            format!("loss {:<7}", round_sig(loss, 3)),
+            format!("good {good:<3}"),
         ];
         loop {
             let rest: usize = parts.iter().map(|p| p.chars().count() + 1).sum();
@@ -85,7 +87,8 @@ impl Progress {
                     line.push(' ');
                     line.push_str(p);
                 }
-                return line.chars().take(COLUMNS).collect();
+                let line: String = line.chars().take(COLUMNS).collect();
+                return line.trim_end().to_string();
             }
             parts.pop();
         }
@@ -178,9 +181,14 @@ mod tests {
         assert!(l.chars().count() <= COLUMNS, "{l}");
         assert!(l.contains("1500/3000"), "{l}");
         assert!(l.contains("00:46") && l.contains("ETA 00:46"), "{l}");
-        assert!(l.contains("32.8 rounds/s"), "{l}");
+        assert!(l.contains(" 32.8 rounds/s"), "{l}");
         assert!(l.contains("loss −0.499") && l.contains("good 6"), "{l}");
-        assert!(l.starts_with("[##########"), "{l}");
+        // Half done: half the bar.
+        let (filled, width) = (l.matches('#').count(), l.find(']').unwrap() - 1);
+        assert!(
+            width >= 10 && filled * 2 >= width - 1 && filled * 2 <= width + 1,
+            "{l}"
+        );
         // Long runs, huge losses, many machines: still 80 columns.
         let l = Progress::line(
             123_456_789,
@@ -194,5 +202,10 @@ mod tests {
         assert!(l.contains("30.9k rounds/s"), "{l}");
         let l = Progress::line(0, 10, Duration::ZERO, f64::NAN, 3);
         assert!(l.contains("ETA --:--"), "{l}");
+        // The bar keeps its width while the numbers change.
+        let bar = |l: &str| l.find(']').unwrap();
+        let a = Progress::line(64, 200_000, Duration::from_millis(1), 0.0217, 9);
+        let b = Progress::line(117_312, 200_000, Duration::from_secs(2), -0.5, 6);
+        assert_eq!(bar(&a), bar(&b), "{a}\n{b}");
     }
 }
