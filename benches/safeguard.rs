@@ -2,12 +2,17 @@
 //! tried first) against the mean and against the worst case (no reference qualifies, every
 //! candidate is tried: O(m^2 d)), and whole runs of the quickstart through the actors.
 //!
+//! The per-round filter adds its own cost: with a radius (`2V`) most vectors are decided from
+//! their distance to one centre, `O(m d)`; when honest vectors sit right at the noise bound
+//! (noise on the sphere of radius `V`, the tightest case) more of them need exact pairwise
+//! counts; the estimated radius (problems without a bound) always costs `O(m^2 d)`.
+//!
 //! Run: `cargo bench --bench safeguard`. Figures are in the README.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use safeguard_sim::aggregate::safeguard::NoReference;
 use safeguard_sim::aggregate::{
-    Aggregator, Mean, RoundInput, Safeguard, SafeguardConfig, Thresholds, Variant,
+    Aggregator, Filter, Mean, RoundInput, Safeguard, SafeguardConfig, Thresholds, Variant,
 };
 use safeguard_sim::linalg::Vector;
 use safeguard_sim::rng::{normal, stream};
@@ -23,6 +28,20 @@ fn gradients(m: usize, d: usize) -> Vec<Option<Vector>> {
         .collect()
 }
 
+/// `m` gradients of dimension `d` at distance exactly 1 from a common direction (noise on the
+/// unit sphere: every honest vector sits at the bound V = 1).
+fn gradients_at_the_bound(m: usize, d: usize) -> Vec<Option<Vector>> {
+    let mut rng = stream(2, 0);
+    let common = Vector::from_shape_simple_fn(d, || normal(&mut rng));
+    (0..m)
+        .map(|_| {
+            let n = Vector::from_shape_simple_fn(d, || normal(&mut rng));
+            let len = safeguard_sim::linalg::norm(&n);
+            Some(&common + &(n / len))
+        })
+        .collect()
+}
+
 fn config(threshold: f64) -> SafeguardConfig {
     SafeguardConfig {
         variant: Variant::Double,
@@ -33,6 +52,8 @@ fn config(threshold: f64) -> SafeguardConfig {
             short: threshold,
         },
         on_no_reference: NoReference::MostNeighbours,
+        filter: Filter::Off,
+        guard: true,
     }
 }
 
@@ -70,6 +91,38 @@ fn round_cost(c: &mut Criterion) {
             let mut agg = Safeguard::new(config(1e12), m, d);
             b.iter(|| black_box(agg.aggregate(black_box(&input))))
         });
+        // The filter with a radius comfortably above the honest spread (noise of norm about
+        // 0.1 sqrt(d), radius 2V with V = 0.15 sqrt(d)).
+        let v = 0.15 * (d as f64).sqrt();
+        group.bench_function(BenchmarkId::new("safeguard_filter", &label), |b| {
+            let mut cfg = config(1e12);
+            cfg.filter = Filter::Radius(2.0 * v);
+            let mut agg = Safeguard::new(cfg, m, d);
+            b.iter(|| black_box(agg.aggregate(black_box(&input))))
+        });
+        // The filter when every honest vector sits at the bound (radius exactly 2V).
+        let tight = gradients_at_the_bound(m, d);
+        let tight_input = RoundInput {
+            gradients: &tight,
+            ..input
+        };
+        group.bench_function(BenchmarkId::new("safeguard_filter_at_bound", &label), |b| {
+            let mut cfg = config(1e12);
+            cfg.filter = Filter::Radius(2.0);
+            let mut agg = Safeguard::new(cfg, m, d);
+            b.iter(|| black_box(agg.aggregate(black_box(&tight_input))))
+        });
+        if m <= 40 {
+            group.bench_function(
+                BenchmarkId::new("safeguard_filter_estimated", &label),
+                |b| {
+                    let mut cfg = config(1e12);
+                    cfg.filter = Filter::Estimated;
+                    let mut agg = Safeguard::new(cfg, m, d);
+                    b.iter(|| black_box(agg.aggregate(black_box(&input))))
+                },
+            );
+        }
         // Zero thresholds: nobody qualifies, every candidate is scanned (the O(m^2 d) worst case;
         // KeepAll so that nobody is expelled and the cost stays the same every round).
         if m <= 40 {

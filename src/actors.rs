@@ -188,7 +188,8 @@ impl Handler<GradientRequest> for HonestWorker {
 
 /// The generic Byzantine machine: draws the gradient an honest machine would send (its own
 /// stream), then asks its [`Adversary`] what to send instead (from round `from_round` on; before
-/// it, it sends the honest gradient).
+/// it, it sends the honest gradient and tells the adversary through
+/// [`Adversary::honest_round`]).
 pub struct ByzantineWorker {
     id: usize,
     problem: Arc<dyn Problem>,
@@ -230,16 +231,17 @@ impl Handler<ByzantineRequest> for ByzantineWorker {
         let own = self
             .problem
             .stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
-        if msg.view.round < self.from_round {
-            msg.reply.send(own);
-            return;
-        }
         let mut ctx = AttackContext {
             id: self.id,
             own: &own,
             rng: &mut self.adversary_rng,
             view: &msg.view,
         };
+        if msg.view.round < self.from_round {
+            self.adversary.honest_round(&mut ctx);
+            msg.reply.send(own);
+            return;
+        }
         if let Some(v) = self.adversary.attack(&mut ctx) {
             msg.reply.send(v);
         }
@@ -291,6 +293,19 @@ pub struct ExpulsionRecord {
     pub reason: String,
 }
 
+/// A vector the aggregator left out of a round's step (the safeguard's per-round filter).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DroppedRecord {
+    /// Machine.
+    pub worker: usize,
+    /// Its role.
+    pub role: Role,
+    /// Vectors of the round within `radius` of it, itself included (not more than half).
+    pub neighbours: usize,
+    /// The filter's radius (`2V`).
+    pub radius: f64,
+}
+
 /// Everything that happened in one round, handed to the observers.
 #[derive(Debug, Clone)]
 pub struct RoundEvent {
@@ -312,6 +327,13 @@ pub struct RoundEvent {
     pub faults: Vec<Fault>,
     /// Machines expelled this round, by id.
     pub expulsions: Vec<ExpulsionRecord>,
+    /// Vectors the aggregator left out of this round's step, by id (safeguard's filter).
+    pub dropped: Vec<DroppedRecord>,
+    /// The aggregator left out every valid vector: the step had no gradient part.
+    pub all_dropped: bool,
+    /// Expulsions the aggregator's guard withheld this round (the machines stay good), by id,
+    /// with the reason they would have had.
+    pub withheld: Vec<ExpulsionRecord>,
     /// Safeguard window distances (empty for other rules).
     pub distances: Vec<WindowDistance>,
     /// Parameters after the step.
@@ -586,6 +608,28 @@ impl Coordinator {
             honest_mean: &honest_mean,
         };
         let agg = self.aggregator.aggregate(&input);
+        let valid = gradients.iter().flatten().count();
+        let all_dropped = valid > 0 && agg.dropped.len() >= valid;
+        let record = |worker: usize, reason: String| ExpulsionRecord {
+            worker,
+            role: self.roles.get(worker).copied().unwrap_or(Role::Byzantine),
+            reason,
+        };
+        let dropped = agg
+            .dropped
+            .iter()
+            .map(|d| DroppedRecord {
+                worker: d.worker,
+                role: self.roles.get(d.worker).copied().unwrap_or(Role::Byzantine),
+                neighbours: d.neighbours,
+                radius: d.radius,
+            })
+            .collect();
+        let withheld = agg
+            .withheld
+            .iter()
+            .map(|e| record(e.worker, e.reason.clone()))
+            .collect();
         let mut direction = agg.direction;
         // Every input is finite, but huge finite vectors can still overflow a rule's arithmetic
         // (a mean of 1e308s). The model must never be poisoned: skip the step and report it.
@@ -642,6 +686,9 @@ impl Coordinator {
                     reason,
                 })
                 .collect(),
+            dropped,
+            all_dropped,
+            withheld,
             distances: agg.distances,
             params: self.params.clone(),
             metrics: self.problem.metrics(&self.params),

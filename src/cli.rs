@@ -1,5 +1,5 @@
 //! The command line: `run` (a scenario, or a sweep), `validate`, `plot`, `compare`, `merge`,
-//! `list`, `schema`. [`main_with`] gives a user's
+//! `list`, `schema`, `attack`. [`main_with`] gives a user's
 //! binary the same commands with its own kinds registered:
 //!
 //! ```no_run
@@ -97,6 +97,16 @@ enum Command {
     List,
     /// Print the JSON Schema of the scenario format.
     Schema,
+    /// Print the vector an attack sends for given honest gradients, as {"vector": [...]} (attacks whose vector depends only on the honest gradients).
+    Attack {
+        /// The attack object, as in a scenario's `attack` (e.g. '{"kind": "alie", "z": 1.5}'): inline JSON or a file.
+        attack: String,
+        /// The round's honest gradients, a JSON array of arrays (one per honest machine, ids 0, 1, ...): inline JSON or a file.
+        honest: String,
+        /// Colluding Byzantine machines (ids after the honest ones; ALIE's default f, with n = honest + byzantine).
+        #[arg(long, default_value_t = 1)]
+        byzantine: usize,
+    },
 }
 
 /// Parse the process's arguments and run the command with the kinds of `registry`; returns the
@@ -157,6 +167,11 @@ pub fn main_with(registry: Registry) -> ExitCode {
             print!("{}", registry.catalog());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Attack {
+            attack,
+            honest,
+            byzantine,
+        } => attack_command(&registry, &attack, &honest, byzantine),
         Command::Schema => {
             let schema = registry.json_schema();
             println!(
@@ -314,4 +329,38 @@ fn run_command(registry: &Registry, scenario_path: PathBuf, o: Options) -> Resul
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// An argument that is inline JSON (it starts with `{` or `[`) or the path of a file holding it;
+/// returns the text and the name errors should use.
+fn json_argument(arg: &str, name: &str) -> Result<(String, String), Error> {
+    let t = arg.trim_start();
+    if t.starts_with('{') || t.starts_with('[') {
+        return Ok((arg.to_string(), name.to_string()));
+    }
+    std::fs::read_to_string(arg)
+        .map(|text| (text, arg.to_string()))
+        .map_err(|e| {
+            Error::Input(format!(
+                "{name}: `{arg}` is neither inline JSON (starting with `{{` or `[`) nor a readable file: {e}"
+            ))
+        })
+}
+
+/// `safeguard-sim attack ATTACK HONEST [--byzantine F]`: see
+/// [`crate::attack::standalone::attack_vector`].
+fn attack_command(
+    registry: &Registry,
+    attack: &str,
+    honest: &str,
+    byzantine: usize,
+) -> Result<ExitCode, Error> {
+    use crate::attack::standalone::{attack_vector, parse_honest};
+    let (attack_text, attack_name) = json_argument(attack, "ATTACK")?;
+    let (honest_text, _) = json_argument(honest, "HONEST")?;
+    let honest = parse_honest(&honest_text)?;
+    let vector = attack_vector(registry, &attack_text, &attack_name, &honest, byzantine)?;
+    let out = serde_json::json!({ "vector": vector.map(|v| v.to_vec()) });
+    println!("{out}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -53,6 +53,9 @@ pub enum Error {
     /// The actor system failed (a coordinator mailbox closed, or a runtime error).
     #[error("simulation failed: {0}")]
     Runtime(String),
+    /// A command's input other than a scenario is bad (exit code 2): the message names it.
+    #[error("{0}")]
+    Input(String),
 }
 
 impl Error {
@@ -64,7 +67,8 @@ impl Error {
             | Error::OutputExists(_)
             | Error::UnsafeOutput(..)
             | Error::NotARun(_)
-            | Error::Usage(_) => 2,
+            | Error::Usage(_)
+            | Error::Input(_) => 2,
             Error::Plot(e) if e.is_bad_input() => 2,
             _ => 1,
         }

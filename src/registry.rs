@@ -159,6 +159,11 @@ pub struct CheckContext<'a> {
     pub aggregator: Option<&'a str>,
 }
 
+/// Builds a fresh copy of a scenario's aggregation rule (pre-aggregators included), in its
+/// initial state: what a what-if evaluation runs a candidate round through.
+pub type AggregatorFactory =
+    Arc<dyn Fn() -> Result<Box<dyn crate::aggregate::Aggregator>, String> + Send + Sync>;
+
 /// What a kind's constructor gets (aggregators, pre-aggregators and attacks; problems get the
 /// [`Setting`] only).
 #[derive(Clone)]
@@ -167,12 +172,40 @@ pub struct BuildContext {
     pub setting: Setting,
     /// The problem of the run.
     pub problem: Arc<dyn crate::problem::Problem>,
+    /// A fresh copy of the scenario's aggregation rule on demand, for attacks that evaluate
+    /// candidate vectors against the defense (`alie_search`, `ipm_search`) or read its windows
+    /// before the run (`threshold_aware`). Set by [`crate::scenario::Scenario::build_context`];
+    /// `None` elsewhere (e.g. `safeguard-sim attack`, which has no defense).
+    ///
+    /// A fresh copy of a stateful rule starts from its initial state: the safeguard's windows
+    /// are empty and every machine is good, so what it returns for one round is the mean over
+    /// the machines offered, and its expulsions say nothing about the real run.
+    pub aggregator: Option<AggregatorFactory>,
 }
 
 impl BuildContext {
+    /// A context with no aggregator factory.
+    pub fn new(setting: Setting, problem: Arc<dyn crate::problem::Problem>) -> Self {
+        BuildContext {
+            setting,
+            problem,
+            aggregator: None,
+        }
+    }
+
     /// Stream `id` of the master seed (see [`crate::rng::streams`] for the reserved ids).
     pub fn stream(&self, id: u64) -> SimRng {
         crate::rng::stream(self.setting.seed, id)
+    }
+
+    /// A fresh copy of the scenario's aggregation rule (see [`BuildContext::aggregator`]).
+    pub fn fresh_aggregator(&self) -> Result<Box<dyn crate::aggregate::Aggregator>, String> {
+        match &self.aggregator {
+            Some(make) => make(),
+            None => Err(
+                "no aggregation rule is known here (the attack needs a scenario's defense)".into(),
+            ),
+        }
     }
 }
 
@@ -181,6 +214,7 @@ impl Debug for BuildContext {
         f.debug_struct("BuildContext")
             .field("setting", &self.setting)
             .field("problem", &self.problem.name())
+            .field("aggregator", &self.aggregator.is_some())
             .finish()
     }
 }

@@ -21,6 +21,10 @@ pub mod streams {
     pub const CALIBRATION: u64 = 1 << 41;
     /// The adversary's own randomness for Byzantine worker `i` uses `ADVERSARY + i`.
     pub const ADVERSARY: u64 = 1 << 42;
+    /// Randomness the colluding Byzantine machines share (every colluder derives the same
+    /// stream, or one shared state draws from it once per round; see
+    /// [`crate::attack::Collusion`]).
+    pub const COLLUSION: u64 = 1 << 43;
 }
 
 /// The generator for stream `stream` of master seed `seed`.

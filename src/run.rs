@@ -64,7 +64,8 @@ pub struct Finished {
 }
 
 impl Finished {
-    /// One line for a terminal: status, final loss, expulsions, speed and the directory.
+    /// One line for a terminal: status, final loss, expulsions, speed and the directory; then
+    /// one `warning:` line per warning of the summary.
     pub fn summary_line(&self) -> String {
         let s = &self.summary;
         let f = |x: Option<f64>| x.map(|v| format!("{v:.6}")).unwrap_or_else(|| "n/a".into());
@@ -84,7 +85,11 @@ impl Finished {
             s.expelled.honest,
             s.rounds_per_second,
             self.dir.display()
-        )
+        ) + &s
+            .warnings
+            .iter()
+            .map(|w| format!("\nwarning: {w}"))
+            .collect::<String>()
     }
 }
 

@@ -88,6 +88,7 @@ pub fn run_blocking(
         seed: spec.seed,
         thresholds: aggregator.thresholds(),
         has_windows: !aggregator.public_state().windows.is_empty(),
+        rule: aggregator.info(),
     };
     for o in observers.iter_mut() {
         o.init(&info)?;

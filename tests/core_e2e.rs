@@ -17,6 +17,7 @@ fn quickstart_writes_every_output_expels_the_byzantine_and_reaches_the_minimum()
         "faults.csv",
         "workers.csv",
         "window_distances.csv",
+        "dropped.csv",
         "summary.json",
         "loss.svg",
         "grad_norm.svg",
@@ -43,6 +44,19 @@ fn quickstart_writes_every_output_expels_the_byzantine_and_reaches_the_minimum()
     assert_eq!(s["rounds"], 3000);
     assert_eq!(s["expelled"]["byzantine"], 4, "{s}");
     assert_eq!(s["expelled"]["honest"], 0, "{s}");
+    // The filter dropped Byzantine vectors only (V = 1 bounds the honest noise), and nothing
+    // needed a warning.
+    assert_eq!(s["filter"]["dropped"]["honest"], 0, "{s}");
+    assert!(
+        s["filter"]["dropped"]["byzantine"].as_u64().unwrap() > 0,
+        "{s}"
+    );
+    assert!(
+        csv_rows(&run.join("dropped.csv"))
+            .iter()
+            .all(|r| r[2] == "byzantine")
+    );
+    assert_eq!(s["warnings"], serde_json::json!([]), "{s}");
     // Minimum -k/4 = -0.5; the saddle is at 0.
     let loss = s["final"]["loss"].as_f64().unwrap();
     assert!((loss - -0.5).abs() < 0.05, "final loss {loss}");
@@ -136,6 +150,7 @@ fn same_seed_gives_byte_identical_rounds_whatever_the_thread_count() {
         "rounds.csv",
         "expulsions.csv",
         "window_distances.csv",
+        "dropped.csv",
         "faults.csv",
         // The figures and the trajectory's files too.
         "trajectory.csv",
@@ -320,12 +335,24 @@ fn list_and_schema_describe_every_kind() {
         "safeguard",
         "fixed",
         "theory",
-        "calibrate",
+        "paper",
+        "oracle_pre_run",
+        "adaptive",
         "none",
         "sign_flip",
         "zero",
         "gaussian",
         "faulty",
+        "delayed",
+        "alie",
+        "ipm",
+        "omission",
+        "mimic",
+        "safeguard_attack",
+        "threshold_aware",
+        "alie_search",
+        "ipm_search",
+        "saddle_trap",
     ] {
         assert!(text.contains(kind), "list lacks {kind}");
     }

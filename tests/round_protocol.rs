@@ -2,22 +2,11 @@
 //! `x <- x - lr * (xi + aggregate)` with `xi ~ N(0, nu^2 I)` (the perturbation is scaled by the
 //! step size, as in Algorithm 1 of Allen-Zhu et al. 2021), and one event per round.
 
-use safeguard_sim::actors::RoundEvent;
-use safeguard_sim::error::Error;
+mod common;
+use common::Capture;
 use safeguard_sim::linalg::Vector;
-use safeguard_sim::record::Observer;
 use safeguard_sim::scenario::Scenario;
 use safeguard_sim::sim::{RunOptions, run_blocking};
-
-#[derive(Default)]
-struct Capture(Vec<RoundEvent>);
-
-impl Observer for Capture {
-    fn round(&mut self, e: &RoundEvent) -> Result<(), Error> {
-        self.0.push(e.clone());
-        Ok(())
-    }
-}
 
 fn scenario(lr: f64, perturbation: f64, rounds: u64) -> Scenario {
     // Zero gradients everywhere near the start (quadratic at its minimum, no noise): the only

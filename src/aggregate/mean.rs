@@ -27,4 +27,7 @@ impl Aggregator for Mean {
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         Aggregate::direction(mean(input.valid().map(|(_, g)| g), input.dim()))
     }
+    fn boxed_clone(&self) -> Option<Box<dyn Aggregator>> {
+        Some(Box::new(self.clone()))
+    }
 }

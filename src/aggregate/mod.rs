@@ -19,7 +19,7 @@ use crate::registry::{BuildContext, DynParams, Params, Registry};
 
 pub use mean::{Mean, MeanParams};
 pub use oracle::{Oracle, OracleParams};
-pub use safeguard::{Safeguard, SafeguardConfig, SafeguardParams, Thresholds, Variant};
+pub use safeguard::{Filter, Safeguard, SafeguardConfig, SafeguardParams, Thresholds, Variant};
 
 /// What an aggregator sees in one round.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +77,19 @@ pub struct WindowDistance {
     pub threshold: f64,
 }
 
+/// A vector the rule left out of this round's step (the safeguard's per-round filter), though
+/// its machine stays in the good set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dropped {
+    /// Worker id.
+    pub worker: usize,
+    /// How many of the round's vectors (itself included) lay within `radius` of it: not more than
+    /// half of them.
+    pub neighbours: usize,
+    /// The filter's radius this round (`2V`).
+    pub radius: f64,
+}
+
 /// The result of one aggregation.
 #[derive(Debug, Clone)]
 pub struct Aggregate {
@@ -88,6 +101,11 @@ pub struct Aggregate {
     pub no_reference: bool,
     /// Per-machine window distances (safeguard only; empty otherwise).
     pub distances: Vec<WindowDistance>,
+    /// Vectors left out of this round's step (safeguard's filter; empty otherwise).
+    pub dropped: Vec<Dropped>,
+    /// Expulsions the rule's guard withheld this round, with the reason they would have had: the
+    /// machines stay good (safeguard; empty otherwise).
+    pub withheld: Vec<Expulsion>,
 }
 
 impl Aggregate {
@@ -98,8 +116,33 @@ impl Aggregate {
             expel: Vec::new(),
             no_reference: false,
             distances: Vec::new(),
+            dropped: Vec::new(),
+            withheld: Vec::new(),
         }
     }
+}
+
+/// Where a rule's per-round filter takes its radius from, for summary.json.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FilterInfo {
+    /// `noise_bound` (the safeguard's `noise_bound` or the problem's), `oracle_pre_run` (the
+    /// largest distance between two honest gradients of a round in the pre-run),
+    /// `per_round_estimate` (from each round's own vectors) or `given` (a library caller's
+    /// radius).
+    pub radius_source: String,
+    /// `V`, when the radius is `2V` for a known `V`.
+    pub noise_bound: Option<f64>,
+    /// The radius (`2V`), when fixed for the run.
+    pub radius: Option<f64>,
+}
+
+/// Facts about a rule fixed at the start of the run, for summary.json.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleInfo {
+    /// The rule's per-round filter of vectors, if it has one.
+    pub filter: Option<FilterInfo>,
+    /// The rule never lets its own expulsions leave `m/2` machines or fewer in its good set.
+    pub guard: bool,
 }
 
 /// The aggregator's public state, shown to Byzantine machines before each round: what the
@@ -112,6 +155,10 @@ pub struct PublicState {
     /// The rule's windows (SafeguardSGD: `long` (A, length T1) then `short` (B, length T0); the
     /// single safeguard has `short` only). Empty for rules without windows.
     pub windows: Vec<WindowState>,
+    /// The radius of the rule's per-round filter (the safeguard's `2V`): a vector with no more
+    /// than half of the round's vectors within it is left out of the step. `None` without a filter
+    /// or when the radius is estimated from each round.
+    pub filter_radius: Option<f64>,
 }
 
 impl PublicState {
@@ -136,10 +183,12 @@ pub struct WindowState {
     /// Rounds already accumulated in the current window before this round; 0 means this
     /// round's gradients start a new window.
     pub position: u64,
-    /// The selection threshold `Th` this round, at the current `|good|`.
+    /// The selection threshold `Th` this round, at the current `|good|` (infinite while an
+    /// `adaptive` window waits for its first measurement: it expels nobody).
     pub threshold: f64,
-    /// `true` when the threshold is `c / |good_t|` (the `theory` and `calibrate` modes: it grows
-    /// as machines are expelled); `false` for `fixed` thresholds.
+    /// `true` when the threshold is `c / |good_t|` (the `theory`, `oracle_pre_run` and
+    /// `adaptive` modes: it grows as machines are expelled); `false` for `fixed` and `paper`
+    /// thresholds.
     pub scales_with_good: bool,
     /// The reference machine of the last round (whose own windowed sum more than `m/2`
     /// machines lay within `threshold` of), if there was one.
@@ -160,6 +209,17 @@ pub trait Aggregator: Send {
     /// summary.json (e.g. the safeguard's thresholds and what its calibration measured).
     fn thresholds(&self) -> Vec<(String, f64)> {
         Vec::new()
+    }
+    /// A copy of the rule in its current state, if it can make one (the default: `None`).
+    /// What-if evaluations ([`crate::registry::BuildContext::aggregator`]) copy a pristine
+    /// instance instead of building a new one, which matters when building is expensive.
+    fn boxed_clone(&self) -> Option<Box<dyn Aggregator>> {
+        None
+    }
+    /// Facts about the rule fixed at the start of the run (its filter, its guard), for
+    /// summary.json.
+    fn info(&self) -> RuleInfo {
+        RuleInfo::default()
     }
 }
 
@@ -246,6 +306,8 @@ impl Aggregator for Composed {
             ..*input
         });
         out.expel.clear();
+        out.withheld.clear();
+        out.dropped.clear();
         out
     }
     fn public_state(&self) -> PublicState {
@@ -253,6 +315,9 @@ impl Aggregator for Composed {
     }
     fn thresholds(&self) -> Vec<(String, f64)> {
         self.rule.thresholds()
+    }
+    fn info(&self) -> RuleInfo {
+        self.rule.info()
     }
 }
 

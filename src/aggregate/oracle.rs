@@ -30,4 +30,7 @@ impl Aggregator for Oracle {
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         Aggregate::direction(input.honest_mean.clone())
     }
+    fn boxed_clone(&self) -> Option<Box<dyn Aggregator>> {
+        Some(Box::new(self.clone()))
+    }
 }

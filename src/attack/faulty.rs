@@ -3,7 +3,7 @@
 //! cannot express (answering twice, panicking, hanging) use the full actor form
 //! ([`FaultyWorker`]), started through [`Adversaries::actors`] like any user actor.
 
-use super::{ActorSetup, Adversaries, Adversary, AttackContext, AttackKind};
+use super::{ActorSetup, Adversaries, Adversary, AttackContext, AttackKind, Dependency};
 use crate::actors::ByzantineRequest;
 use crate::linalg::Vector;
 use crate::problem::Problem;
@@ -69,6 +69,14 @@ impl AttackKind for FaultyParams {
             }
             _ => Adversaries::each(move |_| Faulty { mode }),
         })
+    }
+    fn depends_on(&self) -> Vec<Dependency> {
+        match self.mode {
+            FaultMode::Nan | FaultMode::WrongLength => Vec::new(),
+            FaultMode::Inf => vec![Dependency::OwnGradient],
+            FaultMode::Silent => Vec::new(),
+            FaultMode::Twice | FaultMode::Panic | FaultMode::Hang => vec![Dependency::Runtime],
+        }
     }
 }
 

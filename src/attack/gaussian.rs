@@ -1,6 +1,6 @@
 //! `gaussian`: random vectors, independent of the parameters.
 
-use super::{Adversaries, Adversary, AttackContext, AttackKind};
+use super::{Adversaries, Adversary, AttackContext, AttackKind, Dependency};
 use crate::linalg::Vector;
 use crate::registry::{BuildContext, CheckContext, ParamError, Params};
 use schemars::JsonSchema;
@@ -37,6 +37,9 @@ impl AttackKind for GaussianParams {
     fn build(&self, _: &BuildContext) -> Result<Adversaries, String> {
         let (mean, std) = (self.mean, self.std);
         Ok(Adversaries::each(move |_| Gaussian { mean, std }))
+    }
+    fn depends_on(&self) -> Vec<Dependency> {
+        vec![Dependency::Randomness]
     }
 }
 

@@ -15,10 +15,24 @@
 //! scenario also takes `from_round` (honest behaviour before that round, default 1). The built-in
 //! kinds live one per file and are registered by [`register_builtins`].
 
+pub mod alie;
+pub mod alie_search;
+pub mod collusion;
+pub mod delayed;
 pub mod faulty;
 pub mod gaussian;
+pub mod ipm;
+pub mod ipm_search;
+pub mod mimic;
 pub mod none;
+pub mod omission;
+pub mod saddle_trap;
+pub mod safeguard_attack;
+pub mod search;
 pub mod sign_flip;
+pub mod standalone;
+pub mod threshold_aware;
+pub mod window_tracker;
 pub mod zero;
 
 use crate::actors::ByzantineRequest;
@@ -30,10 +44,23 @@ use crate::rng::{SimRng, stream, streams};
 use actix::{ArbiterHandle, Recipient};
 use std::sync::{Arc, OnceLock};
 
+pub use alie::{Alie, AlieParams, AlieSign, ZSpec};
+pub use alie_search::AlieSearchParams;
+pub use collusion::Collusion;
+pub use delayed::{Delayed, DelayedParams, DelayedWarmup};
 pub use faulty::{FaultMode, Faulty, FaultyParams};
 pub use gaussian::{Gaussian, GaussianParams};
+pub use ipm::{Ipm, IpmParams};
+pub use ipm_search::IpmSearchParams;
+pub use mimic::{Mimic, MimicParams};
 pub use none::{NoAttack, NoneParams};
-pub use sign_flip::{SignFlip, SignFlipParams};
+pub use omission::{Omission, OmissionParams};
+pub use saddle_trap::{SaddleTrap, SaddleTrapParams};
+pub use safeguard_attack::{SafeguardAttack, SafeguardAttackParams};
+pub use search::SearchAttack;
+pub use sign_flip::{FlipOf, SignFlip, SignFlipParams};
+pub use threshold_aware::{BiasDirection, ThresholdAware, ThresholdAwareParams};
+pub use window_tracker::{WhiteBox, WindowTracker};
 pub use zero::{Zero, ZeroParams};
 
 /// A read-only view of one round, given to every Byzantine machine after the honest machines
@@ -145,6 +172,13 @@ pub struct AttackContext<'a> {
 pub trait Adversary: Send {
     /// The vector to send this round, or `None` to stay silent.
     fn attack(&mut self, ctx: &mut AttackContext<'_>) -> Option<Vector>;
+    /// Called instead of [`Adversary::attack`] in the rounds before the attack's `from_round`,
+    /// where the machine sends its own honest gradient `ctx.own`: a stateful adversary keeps its
+    /// history here (the gradients it will replay, the windowed sums it must stay close to).
+    /// The default does nothing.
+    fn honest_round(&mut self, ctx: &mut AttackContext<'_>) {
+        let _ = ctx;
+    }
 }
 
 /// An [`Adversary`] made from a closure (see [`adversary_fn`]).
@@ -156,6 +190,15 @@ where
 {
     fn attack(&mut self, ctx: &mut AttackContext<'_>) -> Option<Vector> {
         (self.0)(ctx)
+    }
+}
+
+impl Adversary for Box<dyn Adversary> {
+    fn attack(&mut self, ctx: &mut AttackContext<'_>) -> Option<Vector> {
+        (**self).attack(ctx)
+    }
+    fn honest_round(&mut self, ctx: &mut AttackContext<'_>) {
+        (**self).honest_round(ctx)
     }
 }
 
@@ -229,21 +272,70 @@ impl ActorSetup<'_> {
     }
 }
 
+/// What an attack's vector depends on besides its parameters and the round's honest gradients
+/// (see [`AttackKind::depends_on`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Dependency {
+    /// The machine's own honest gradient.
+    OwnGradient,
+    /// Earlier rounds (a history the adversary keeps).
+    History,
+    /// The defense: its public state, or its rule.
+    Defense,
+    /// The problem (e.g. Hessian-vector products at the parameters).
+    Problem,
+    /// Random draws from the adversary's stream.
+    Randomness,
+    /// Behaviour of the machine's actor (answering twice, crashing, hanging).
+    Runtime,
+    /// Not declared: the kind does not override [`AttackKind::depends_on`].
+    Undeclared,
+}
+
+impl Dependency {
+    /// In words, for messages: "its own honest gradient", ...
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Dependency::OwnGradient => "the machine's own honest gradient",
+            Dependency::History => "earlier rounds",
+            Dependency::Defense => "the defense (its rule or public state)",
+            Dependency::Problem => "the problem",
+            Dependency::Randomness => "random draws",
+            Dependency::Runtime => "the machine's actor (a fault no vector expresses)",
+            Dependency::Undeclared => {
+                "undeclared inputs (the kind does not declare that it needs the honest gradients only)"
+            }
+        }
+    }
+}
+
 /// An attack kind: its parameter type and what it starts.
 pub trait AttackKind: Params {
     /// The adversaries of a run.
     fn build(&self, ctx: &BuildContext) -> Result<Adversaries, String>;
+    /// What the attack's vector depends on besides its parameters and the round's honest
+    /// gradients (their mean, spread, ids): empty when it is a function of those alone, which
+    /// [`standalone::attack_vector`] (`safeguard-sim attack`) can then compute without a run.
+    /// The default, `[Undeclared]`, is the safe answer for a kind that says nothing.
+    fn depends_on(&self) -> Vec<Dependency> {
+        vec![Dependency::Undeclared]
+    }
 }
 
 /// The object-safe form of [`AttackKind`] the registry stores.
 pub trait DynAttack: DynParams {
     /// [`AttackKind::build`].
     fn build_dyn(&self, ctx: &BuildContext) -> Result<Adversaries, String>;
+    /// [`AttackKind::depends_on`].
+    fn depends_on_dyn(&self) -> Vec<Dependency>;
 }
 
 impl<P: AttackKind> DynAttack for P {
     fn build_dyn(&self, ctx: &BuildContext) -> Result<Adversaries, String> {
         self.build(ctx)
+    }
+    fn depends_on_dyn(&self) -> Vec<Dependency> {
+        self.depends_on()
     }
 }
 
@@ -254,7 +346,17 @@ pub fn register_builtins(registry: &mut Registry) {
         .add_attack::<SignFlipParams>("sign_flip")
         .add_attack::<ZeroParams>("zero")
         .add_attack::<GaussianParams>("gaussian")
-        .add_attack::<FaultyParams>("faulty");
+        .add_attack::<FaultyParams>("faulty")
+        .add_attack::<DelayedParams>("delayed")
+        .add_attack::<AlieParams>("alie")
+        .add_attack::<IpmParams>("ipm")
+        .add_attack::<OmissionParams>("omission")
+        .add_attack::<MimicParams>("mimic")
+        .add_attack::<SafeguardAttackParams>("safeguard_attack")
+        .add_attack::<ThresholdAwareParams>("threshold_aware")
+        .add_attack::<AlieSearchParams>("alie_search")
+        .add_attack::<IpmSearchParams>("ipm_search")
+        .add_attack::<SaddleTrapParams>("saddle_trap");
 }
 
 #[cfg(test)]
@@ -275,6 +377,15 @@ pub(crate) mod tests {
             Arc::new(vec![n]),
             Arc::new(PublicState::default()),
         )
+    }
+
+    /// The reference file's three honest vectors, [1,2,3], [4,5,6], [7,8,9], and one Byzantine.
+    pub(crate) fn reference_view() -> RoundView {
+        view_with(vec![
+            array![1.0, 2.0, 3.0],
+            array![4.0, 5.0, 6.0],
+            array![7.0, 8.0, 9.0],
+        ])
     }
 
     /// Run `adversary` once as machine `id` with own gradient `own` on `view`.

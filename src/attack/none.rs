@@ -1,6 +1,6 @@
 //! `none`: Byzantine machines that do not attack.
 
-use super::{Adversaries, Adversary, AttackContext, AttackKind};
+use super::{Adversaries, Adversary, AttackContext, AttackKind, Dependency};
 use crate::linalg::Vector;
 use crate::registry::{BuildContext, Params};
 use schemars::JsonSchema;
@@ -16,6 +16,9 @@ impl Params for NoneParams {}
 impl AttackKind for NoneParams {
     fn build(&self, _: &BuildContext) -> Result<Adversaries, String> {
         Ok(Adversaries::each(|_| NoAttack))
+    }
+    fn depends_on(&self) -> Vec<Dependency> {
+        vec![Dependency::OwnGradient]
     }
 }
 

@@ -1,6 +1,6 @@
 //! `zero`: the zero vector (Allen-Zhu et al. 2021, Table 1, "zero gradient").
 
-use super::{Adversaries, Adversary, AttackContext, AttackKind};
+use super::{Adversaries, Adversary, AttackContext, AttackKind, Dependency};
 use crate::linalg::Vector;
 use crate::registry::{BuildContext, Params};
 use schemars::JsonSchema;
@@ -16,6 +16,9 @@ impl Params for ZeroParams {}
 impl AttackKind for ZeroParams {
     fn build(&self, _: &BuildContext) -> Result<Adversaries, String> {
         Ok(Adversaries::each(|_| Zero))
+    }
+    fn depends_on(&self) -> Vec<Dependency> {
+        Vec::new()
     }
 }
 

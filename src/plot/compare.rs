@@ -409,6 +409,7 @@ fn trajectory_overlay(runs: &[RunData], names: &[String]) -> Option<Figure> {
                 .map(|t| t.points.clone())
                 .unwrap_or_default(),
             color: run_color(i),
+            width: run_stroke(i).width,
             label: match runs[i].status().as_str() {
                 "completed" => names[i].clone(),
                 s => format!("{} ({s})", names[i]),
@@ -514,7 +515,13 @@ fn report(runs: &[RunData], names: &[String], figures: &[Figure]) -> String {
     }
     h.push_str("</table>\n<ul>\n");
     for (r, n) in runs.iter().zip(names) {
-        let _ = writeln!(h, "<li><b>{}</b>: {}</li>", escape(n), verdict(r));
+        let _ = writeln!(
+            h,
+            "<li><b>{}</b>: {}{}</li>",
+            escape(n),
+            verdict(r),
+            super::report::warnings(r)
+        );
     }
     h.push_str("</ul>\n");
     // The settings that differ.

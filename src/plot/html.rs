@@ -20,6 +20,8 @@ pub fn page_start(title: &str) -> String {
          vertical-align:middle;color:#fff;background:#777}\n\
          .status.completed{background:#009e73}.status.diverged{background:#d55e00}.status.interrupted{background:#e69f00}\n\
          .verdict{font-size:16px;margin:10px 0 16px}\n\
+         .warnings{border-left:4px solid #e69f00;background:#fff8e6;padding:6px 12px;margin:0 0 16px}\n\
+         .warnings ul{margin:4px 0}\n\
          table{border-collapse:collapse;margin:8px 0 16px}\n\
          th,td{border:1px solid #ccc;padding:3px 10px;text-align:left;vertical-align:top;font-size:14px}\n\
          th{background:#f3f3f3;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}\n\

@@ -674,6 +674,7 @@ mod tests {
             seed: 1,
             thresholds: Vec::new(),
             has_windows: false,
+            rule: Default::default(),
         }
     }
 

@@ -279,6 +279,26 @@ pub(crate) fn verdict(run: &RunData) -> String {
     }
 }
 
+/// summary.json's warnings (what a reader must not miss), as a list; empty without any.
+pub(crate) fn warnings(run: &RunData) -> String {
+    let list: Vec<&str> = run
+        .summary
+        .as_ref()
+        .and_then(|s| s.get("warnings"))
+        .and_then(|w| w.as_array())
+        .map(|a| a.iter().filter_map(|w| w.as_str()).collect())
+        .unwrap_or_default();
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut h = String::from("<div class=\"warnings\"><b>Warnings</b>\n<ul>\n");
+    for w in list {
+        let _ = writeln!(h, "<li>{}</li>", escape(w));
+    }
+    h.push_str("</ul></div>\n");
+    h
+}
+
 fn row(h: &mut String, name: &str, value: &str) {
     let _ = writeln!(h, "<tr><th>{}</th><td>{value}</td></tr>", escape(name));
 }
@@ -506,6 +526,7 @@ fn report_html(run: &RunData, charts: &[Chart]) -> String {
         escape(&status)
     );
     let _ = writeln!(h, "<p class=\"verdict\">{}</p>", verdict(run));
+    h.push_str(&warnings(run));
     h.push_str("<h2 id=\"results\">Results</h2>\n");
     h.push_str(&results_table(run));
     h.push_str("<h2 id=\"settings\">Settings</h2>\n");

@@ -478,7 +478,14 @@ fn the_report_says_why_a_run_stopped() {
             r#"{{"name":"s","status":"{status}","rounds":199,"final":{{"loss":{loss},"grad_norm":1}}}}"#
         )
     };
-    write(dir, "summary.json", &summary("interrupted", "0.5"));
+    write(
+        dir,
+        "summary.json",
+        &summary("interrupted", "0.5").replace(
+            "\"rounds\":199",
+            "\"rounds\":199,\"warnings\":[\"No machine qualified as <reference> in 3 rounds.\"]",
+        ),
+    );
     render_run(dir).unwrap();
     let report = read(dir, "report.html");
     assert!(
@@ -486,6 +493,7 @@ fn the_report_says_why_a_run_stopped() {
         "{report}"
     );
     assert!(read(dir, "loss.svg").contains("interrupted after round 199"));
+    assert!(report.contains("<li>No machine qualified as &lt;reference&gt; in 3 rounds.</li>"));
     write(dir, "summary.json", &summary("diverged", "3e12"));
     render_run(dir).unwrap();
     let report = read(dir, "report.html");

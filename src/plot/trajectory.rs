@@ -187,6 +187,8 @@ pub(crate) struct Path2 {
     pub points: Vec<(i64, f64, f64)>,
     /// Colour.
     pub color: Color,
+    /// Line width (earlier runs wider in a comparison, so identical paths stay visible).
+    pub width: f64,
     /// Legend label (empty: the single run).
     pub label: String,
 }
@@ -286,7 +288,7 @@ pub(crate) fn draw(plot: &TrajectoryPlot<'_>) -> String {
         } else {
             p.label.clone()
         };
-        legend.push((label, Mark::Line(Stroke::solid(p.color, 2.0))));
+        legend.push((label, Mark::Line(Stroke::solid(p.color, p.width))));
     }
     if plot.paths.iter().any(|p| !p.points.is_empty()) {
         legend.push(("start".to_string(), Mark::Dot(palette::START)));
@@ -363,7 +365,7 @@ pub(crate) fn draw(plot: &TrajectoryPlot<'_>) -> String {
             .iter()
             .map(|piece| simplify(piece, 0.3))
             .collect();
-        svg.multi_polyline(&pieces, Stroke::solid(p.color, 1.6).alpha(0.9), "");
+        svg.multi_polyline(&pieces, Stroke::solid(p.color, p.width), "");
         svg.end_group();
     }
     for &(a, b) in &plot.minima {
@@ -546,6 +548,7 @@ pub(crate) fn svg(t: &TrajectoryData, run_ending: &str) -> String {
         paths: vec![Path2 {
             points: t.points.clone(),
             color: palette::BLACK,
+            width: 1.6,
             label: String::new(),
         }],
         notes,

@@ -138,8 +138,27 @@ pub struct ProblemInfo {
     /// `sigma` with `sigma^2 = E||g - grad f(x)||^2`, when the problem states it (the `theory`
     /// thresholds use it by default).
     pub noise_level: Option<f64>,
+    /// `V`, an almost-sure bound `||g - grad f(x)|| <= V` on the gradient noise (Assumption 2.1 of
+    /// Allen-Zhu et al. 2021), when the problem has one: the radius of bounded noise; `None` for
+    /// Gaussian noise. Not `noise_level`: for noise uniform in a ball of radius `V` in dimension
+    /// `d`, `noise_level = V sqrt(d/(d+2)) < V`. The safeguard's per-round filter and the `paper`
+    /// thresholds use it by default.
+    pub noise_bound: Option<f64>,
     /// The number of classes of a classification problem.
     pub classes: Option<usize>,
+}
+
+impl ProblemInfo {
+    /// The facts of a problem of dimension `dim` whose stochastic gradients are the true gradient
+    /// plus `noise`.
+    pub fn with_noise(dim: usize, noise: &Noise) -> Self {
+        ProblemInfo {
+            dim,
+            noise_level: Some(noise.level(dim)),
+            noise_bound: noise.bound(),
+            classes: None,
+        }
+    }
 }
 
 /// A problem kind: its parameter type, what it tells the checks, and how it is built.
@@ -207,6 +226,29 @@ mod tests {
             let x = Vector::from_shape_fn(p.dim(), |i| 0.3 + 0.2 * i as f64);
             check::assert_gradient_matches(p.as_ref(), &x, 1e-7);
         }
+    }
+
+    #[test]
+    fn hessian_vector_products_match_finite_differences() {
+        // The saddle's exact product against the default finite difference.
+        let none = Noise::Gaussian { std: 0.0 };
+        let p = Saddle::new(4, 2, 0.0, none);
+        let x = Vector::from_shape_fn(4, |i| 0.3 + 0.2 * i as f64);
+        let v = Vector::from_shape_fn(4, |i| 1.0 - 0.7 * i as f64);
+        let exact = p.hessian_vector(&x, &v);
+        let fd = finite_difference_hessian_vector(&p, &x, &v);
+        assert!(
+            crate::linalg::distance(&exact, &fd) < 1e-8,
+            "{exact} vs {fd}"
+        );
+        // f = 0.3^4/4 - 0.3^2/2 along x_0: curvature 3 * 0.09 - 1.
+        assert!((exact[0] - (3.0 * 0.09 - 1.0) * 1.0).abs() < 1e-15);
+        assert_eq!(exact[3], v[3]);
+        let p = Saddle::new(3, 1, 0.0, none);
+        assert_eq!(
+            finite_difference_hessian_vector(&p, &Vector::zeros(3), &Vector::zeros(3)),
+            Vector::zeros(3)
+        );
     }
 
     #[test]

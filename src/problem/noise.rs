@@ -48,6 +48,15 @@ impl Noise {
         }
     }
 
+    /// The almost-sure bound `V` on `||n||` (Assumption 2.1 of Allen-Zhu et al. 2021): the radius
+    /// for bounded noise, `None` for Gaussian noise (unbounded).
+    pub fn bound(&self) -> Option<f64> {
+        match *self {
+            Noise::Bounded { radius } => Some(radius),
+            Noise::Gaussian { .. } => None,
+        }
+    }
+
     /// `sqrt(E||n||^2)`: `V sqrt(d/(d+2))` for the ball, `std sqrt(d)` for the Gaussian.
     pub fn level(&self, dim: usize) -> f64 {
         let d = dim as f64;

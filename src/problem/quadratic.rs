@@ -118,11 +118,7 @@ impl Problem for Quadratic {
 
 impl ProblemKind for QuadraticParams {
     fn info(&self) -> ProblemInfo {
-        ProblemInfo {
-            dim: self.dim,
-            noise_level: Some(self.noise.0.noise().level(self.dim)),
-            classes: None,
-        }
+        ProblemInfo::with_noise(self.dim, &self.noise.0.noise())
     }
     fn build(&self, _: &Setting) -> Result<Arc<dyn Problem>, String> {
         Ok(Arc::new(Quadratic::new(

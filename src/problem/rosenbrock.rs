@@ -98,11 +98,7 @@ impl Problem for Rosenbrock {
 
 impl ProblemKind for RosenbrockParams {
     fn info(&self) -> ProblemInfo {
-        ProblemInfo {
-            dim: 2,
-            noise_level: Some(self.noise.0.noise().level(2)),
-            classes: None,
-        }
+        ProblemInfo::with_noise(2, &self.noise.0.noise())
     }
     fn build(&self, _: &Setting) -> Result<Arc<dyn Problem>, String> {
         Ok(Arc::new(Rosenbrock::new(

@@ -128,15 +128,22 @@ impl Problem for Saddle {
     fn noise_level(&self) -> f64 {
         self.noise.level(self.dim)
     }
+    /// Exact: the Hessian is diagonal, `3 x_i^2 - 1` for `i < k` and `1` otherwise.
+    fn hessian_vector(&self, x: &Vector, v: &Vector) -> Vector {
+        Vector::from_shape_fn(self.dim, |i| {
+            let curvature = if i < self.negative_dims {
+                3.0 * x[i] * x[i] - 1.0
+            } else {
+                1.0
+            };
+            curvature * v[i]
+        })
+    }
 }
 
 impl ProblemKind for SaddleParams {
     fn info(&self) -> ProblemInfo {
-        ProblemInfo {
-            dim: self.dim,
-            noise_level: Some(self.noise.0.noise().level(self.dim)),
-            classes: None,
-        }
+        ProblemInfo::with_noise(self.dim, &self.noise.0.noise())
     }
     fn build(&self, _: &Setting) -> Result<Arc<dyn Problem>, String> {
         Ok(Arc::new(Saddle::new(

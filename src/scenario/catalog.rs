@@ -230,7 +230,7 @@ impl Printer<'_> {
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .filter_map(|o| o.get("const")),
+                    .filter_map(|o| o.get("const").or_else(|| o.get("type"))),
             )
             .filter_map(Value::as_str)
             .map(str::to_string)

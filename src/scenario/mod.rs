@@ -11,6 +11,7 @@
 //! line:column. This module composes the pieces and checks what spans sections (counts, memory);
 //! each kind checks its own parameters ([`crate::registry::Params::check`]).
 
+pub mod attack_object;
 pub mod catalog;
 pub(crate) mod errors;
 pub mod locate;
@@ -282,6 +283,22 @@ fn resolve<D: ?Sized>(
     }
 }
 
+/// The `from_round` of the attack object at `path` (default 1).
+fn from_round_of(object: &Map<String, Value>, path: &str) -> Result<u64, PathError> {
+    let field = tagged::join(path, "from_round");
+    match object.get("from_round") {
+        None => Ok(1),
+        Some(v) => match u64::deserialize(v) {
+            Ok(r) if r >= 1 => Ok(r),
+            Ok(_) => Err((
+                field,
+                "expected a round >= 1 (rounds are numbered from 1)".into(),
+            )),
+            Err(e) => Err((field, e.to_string())),
+        },
+    }
+}
+
 /// Run a kind's check, turning its relative field path into the scenario's.
 fn check_kind<D: ?Sized + DynParams>(
     chosen: &mut Chosen<D>,
@@ -400,19 +417,7 @@ impl Scenario {
             &spec.attack.0,
             Section::Attack.common_keys(),
         )?;
-        let from_round = match spec.attack.0.get("from_round") {
-            None => 1,
-            Some(v) => match u64::deserialize(v) {
-                Ok(r) if r >= 1 => r,
-                Ok(_) => {
-                    return Err((
-                        "attack.from_round".into(),
-                        "expected a round >= 1 (rounds are numbered from 1)".into(),
-                    ));
-                }
-                Err(e) => return Err(("attack.from_round".into(), e.to_string())),
-            },
-        };
+        let from_round = from_round_of(&spec.attack.0, "attack")?;
 
         check_common(&spec)?;
         let setting = Setting {
@@ -559,11 +564,30 @@ impl Scenario {
         }
     }
 
-    /// The context the other kinds are built with.
+    /// The context the other kinds are built with. Its aggregator factory
+    /// ([`BuildContext::aggregator`]) builds the scenario's rule once, on first use, and hands
+    /// out copies of that pristine instance when the rule can copy itself
+    /// ([`Aggregator::boxed_clone`]), so that a rule with an expensive construction (the
+    /// calibrating safeguard's pre-run) is built once; otherwise it builds a new one each time.
     pub fn build_context(&self, problem: Arc<dyn Problem>) -> BuildContext {
+        let plain = BuildContext::new(self.setting(), problem);
+        let scenario = self.clone();
+        let inner = plain.clone();
+        let template: std::sync::Mutex<Option<Box<dyn Aggregator>>> = std::sync::Mutex::new(None);
+        let factory = move || -> Result<Box<dyn Aggregator>, String> {
+            let build = || scenario.build_aggregator(&inner).map_err(|e| e.to_string());
+            let mut slot = template.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(build()?);
+            }
+            match slot.as_ref().and_then(|t| t.boxed_clone()) {
+                Some(copy) => Ok(copy),
+                None => build(),
+            }
+        };
         BuildContext {
-            setting: self.setting(),
-            problem,
+            aggregator: Some(Arc::new(factory)),
+            ..plain
         }
     }
 

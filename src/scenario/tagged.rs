@@ -20,6 +20,9 @@ use std::borrow::Cow;
 pub trait TaggedEnum: Serialize + DeserializeOwned + JsonSchema {
     /// The tag field users write.
     const TAG: &'static str;
+    /// Former names still read, `(old, new)`: a file with `old` parses as `new`, and the resolved
+    /// scenario writes `new`. Not listed among the choices of error messages.
+    const ALIASES: &'static [(&'static str, &'static str)] = &[];
 }
 
 /// A user-facing flat tagged object around an adjacently tagged enum `T`.
@@ -104,7 +107,7 @@ impl<'de, T: TaggedEnum> Deserialize<'de> for Tagged<T> {
                 T::TAG
             )));
         };
-        let Some(kind) = map.remove(T::TAG) else {
+        let Some(mut kind) = map.remove(T::TAG) else {
             return Err(D::Error::custom(format!(
                 "missing field `{}` ({})",
                 T::TAG,
@@ -120,6 +123,9 @@ impl<'de, T: TaggedEnum> Deserialize<'de> for Tagged<T> {
                     choices::<T>()
                 ),
             )));
+        }
+        if let Some((_, new)) = T::ALIASES.iter().find(|(old, _)| kind == *old) {
+            kind = Value::String((*new).to_string());
         }
         let mut adjacent = Map::new();
         adjacent.insert("kind".into(), kind);

@@ -72,3 +72,17 @@ pub fn assert_code(out: &Output, code: i32) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An observer that keeps every round's event (for tests through the library).
+#[derive(Default)]
+pub struct Capture(pub Vec<safeguard_sim::actors::RoundEvent>);
+
+impl safeguard_sim::record::Observer for Capture {
+    fn round(
+        &mut self,
+        e: &safeguard_sim::actors::RoundEvent,
+    ) -> Result<(), safeguard_sim::error::Error> {
+        self.0.push(e.clone());
+        Ok(())
+    }
+}

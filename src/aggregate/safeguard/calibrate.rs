@@ -1,66 +1,142 @@
-//! Calibrated thresholds: the paper's "automated process" (Section 5), as a clean pre-run.
+//! The `oracle_pre_run` thresholds: the paper's "automated process" (Section 5: thresholds
+//! "selected by ... pre-running the experiment"), as a clean pre-run with the honest machines
+//! only. A real master cannot tell honest machines apart, so this mode is *oracle-assisted*; the
+//! `adaptive` mode ([`super::Thresholds::Adaptive`]) uses no such knowledge.
 
 use super::{Thresholds, Variant, Window};
 use crate::aggregate::RoundInput;
-use crate::linalg::{Vector, distance, mean};
+use crate::linalg::{Vector, mean};
 use crate::problem::Problem;
 use crate::rng::{stream, streams};
 
-/// What the calibration pre-run measured.
+/// The pre-run's setting: the run's own machines, step and windows.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Calibration {
-    /// Largest honest distance to the reference seen in the long window (sums divided by the
-    /// honest count), or 0 for the single variant.
-    pub max_long: f64,
-    /// Largest honest distance to the reference seen in the short window.
-    pub max_short: f64,
-    /// The resulting thresholds: `factor * max * h / |good_t|`.
-    pub thresholds: Thresholds,
+pub struct PreRun {
+    /// Honest machines of the run (the pre-run uses them only).
+    pub honest: usize,
+    /// Step size.
+    pub lr: f64,
+    /// Perturbation `nu`.
+    pub perturbation: f64,
+    /// Double or single: whether the long window is measured.
+    pub variant: Variant,
+    /// `T1`.
+    pub window_long: u64,
+    /// `T0`.
+    pub window_short: u64,
+    /// Rounds of the pre-run.
+    pub rounds: u64,
+    /// Master seed (the pre-run draws from its own streams).
+    pub seed: u64,
 }
 
-/// The paper's "automated process" for thresholds (Section 5: "pre-running the experiment"):
-/// a clean pre-run of `rounds` rounds with the `honest` honest machines only, plain mean SGD with
-/// the same step and perturbation. In each window the distance of every honest machine to the
-/// most central one (the machine minimising the largest distance) is measured; the threshold is
-/// `factor` times the largest such distance seen, rescaled by `h / |good_t|` since windowed sums
-/// are divided by the size of the good set. The pre-run uses its own random streams, so the main
-/// run is unaffected.
-#[allow(clippy::too_many_arguments)]
-pub fn calibrate(
-    problem: &dyn Problem,
-    honest: usize,
-    lr: f64,
-    perturbation: f64,
-    variant: Variant,
-    window_long: u64,
-    window_short: u64,
-    rounds: u64,
-    factor: f64,
-    seed: u64,
-) -> Calibration {
+/// Which pre-run measurement sets the thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statistic {
+    /// The distance of each honest machine's windowed sum to the most central one's (the machine
+    /// minimising the largest distance): a radius.
+    Central,
+    /// The distance between any two honest machines' windowed sums: the algorithm's own
+    /// precondition (every honest pair within `Th` means no honest machine is ever expelled,
+    /// whichever machine is the reference).
+    Pairwise,
+}
+
+/// What the calibration pre-run measured (the largest value over its rounds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    /// Largest honest distance to the most central machine in the long window (sums divided by
+    /// the honest count), or 0 for the single variant.
+    pub max_long: f64,
+    /// The same in the short window.
+    pub max_short: f64,
+    /// Largest distance between two honest windowed sums in the long window (0 for single).
+    pub max_pairwise_long: f64,
+    /// The same in the short window.
+    pub max_pairwise_short: f64,
+    /// Largest distance between two honest gradients of one round: a measured `2V`, the radius
+    /// of the per-round filter when the problem states no noise bound.
+    pub max_pairwise_gradient: f64,
+    /// Honest machines of the pre-run (the sums were divided by this).
+    pub honest: usize,
+}
+
+impl Calibration {
+    /// The thresholds: `factor x` the chosen statistic, rescaled by `h / |good_t|` since windowed
+    /// sums are divided by the size of the good set.
+    pub fn thresholds(&self, statistic: Statistic, factor: f64) -> Thresholds {
+        let (long, short) = match statistic {
+            Statistic::Central => (self.max_long, self.max_short),
+            Statistic::Pairwise => (self.max_pairwise_long, self.max_pairwise_short),
+        };
+        let h = self.honest as f64;
+        Thresholds::PerGood {
+            long: factor * long * h,
+            short: factor * short * h,
+        }
+    }
+
+    /// The measurements as `(name, value)` pairs for summary.json.
+    pub fn report(&self, variant: Variant) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        if variant == Variant::Double {
+            out.push(("calibrated_max_distance_long".into(), self.max_long));
+            out.push((
+                "calibrated_max_pairwise_long".into(),
+                self.max_pairwise_long,
+            ));
+        }
+        out.push(("calibrated_max_distance_short".into(), self.max_short));
+        out.push((
+            "calibrated_max_pairwise_short".into(),
+            self.max_pairwise_short,
+        ));
+        out.push((
+            "calibrated_max_pairwise_gradient".into(),
+            self.max_pairwise_gradient,
+        ));
+        out
+    }
+}
+
+/// Largest pairwise distance and central radius (min over `r` of the largest distance to `r`).
+fn spread(vectors: &[&Vector]) -> (f64, f64) {
+    let largest: Vec<f64> = super::filter::pairwise_distances(vectors)
+        .iter()
+        .map(|row| row.iter().copied().fold(0.0, f64::max))
+        .collect();
+    let diameter = largest.iter().copied().fold(0.0, f64::max);
+    let radius = largest.into_iter().fold(f64::INFINITY, f64::min);
+    (diameter, radius)
+}
+
+/// Run the pre-run: `rounds` rounds of plain mean SGD with the `honest` machines only, the same
+/// step and perturbation, from the run's initial point, on its own random streams (the main run
+/// is unaffected). Every round it measures the honest windowed sums in both windows and the
+/// honest gradients themselves.
+pub fn calibrate(problem: &dyn Problem, setting: &PreRun) -> Calibration {
     let dim = problem.dim();
-    let h = honest.max(1);
+    let h = setting.honest.max(1);
+    let seed = setting.seed;
     let mut x = problem.initial_point(&mut stream(seed, streams::INIT));
     let mut rngs: Vec<_> = (0..h)
         .map(|i| stream(seed, streams::CALIBRATION + i as u64))
         .collect();
     let mut xi_rng = stream(seed, streams::CALIBRATION - 1);
     // The same windows as the safeguard itself, over the honest machines only.
-    let mut long = Window::new("long", window_long.max(1), h, dim);
-    let mut short = Window::new("short", window_short.max(1), h, dim);
+    let mut long = Window::new("long", setting.window_long.max(1), h, dim);
+    let mut short = Window::new("short", setting.window_short.max(1), h, dim);
     let workers: Vec<usize> = (0..h).collect();
     let good = vec![true; h];
-    let (mut max_long, mut max_short) = (0.0f64, 0.0f64);
-    let radius = |sums: &[Vector]| -> f64 {
-        (0..sums.len())
-            .map(|r| {
-                sums.iter()
-                    .map(|s| distance(s, &sums[r]))
-                    .fold(0.0, f64::max)
-            })
-            .fold(f64::INFINITY, f64::min)
+    let mut cal = Calibration {
+        max_long: 0.0,
+        max_short: 0.0,
+        max_pairwise_long: 0.0,
+        max_pairwise_short: 0.0,
+        max_pairwise_gradient: 0.0,
+        honest: h,
     };
-    for t in 0..rounds {
+    for t in 0..setting.rounds {
         let gradients: Vec<Option<Vector>> = (0..h)
             .map(|i| Some(problem.stochastic_gradient(&x, i, &mut rngs[i])))
             .collect();
@@ -75,24 +151,23 @@ pub fn calibrate(
         };
         long.accumulate(t, &input, h, &good);
         short.accumulate(t, &input, h, &good);
-        if variant == Variant::Double {
-            max_long = max_long.max(radius(&long.sums));
+        if setting.variant == Variant::Double {
+            let (diameter, radius) = spread(&long.sums.iter().collect::<Vec<_>>());
+            cal.max_long = cal.max_long.max(radius);
+            cal.max_pairwise_long = cal.max_pairwise_long.max(diameter);
         }
-        max_short = max_short.max(radius(&short.sums));
-        let xi =
-            Vector::from_shape_simple_fn(dim, || perturbation * crate::rng::normal(&mut xi_rng));
-        x = x - lr * (xi + step);
+        let (diameter, radius) = spread(&short.sums.iter().collect::<Vec<_>>());
+        cal.max_short = cal.max_short.max(radius);
+        cal.max_pairwise_short = cal.max_pairwise_short.max(diameter);
+        let (diameter, _) = spread(&gradients.iter().flatten().collect::<Vec<_>>());
+        cal.max_pairwise_gradient = cal.max_pairwise_gradient.max(diameter);
+        let xi = Vector::from_shape_simple_fn(dim, || {
+            setting.perturbation * crate::rng::normal(&mut xi_rng)
+        });
+        x = x - setting.lr * (xi + step);
         if !crate::linalg::is_finite(&x) {
             break;
         }
     }
-    let hf = h as f64;
-    Calibration {
-        max_long,
-        max_short,
-        thresholds: Thresholds::PerGood {
-            long: factor * max_long * hf,
-            short: factor * max_short * hf,
-        },
-    }
+    cal
 }

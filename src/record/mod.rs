@@ -2,21 +2,26 @@
 //!
 //! An [`Observer`] gets `init` once, `round` once per round and `finish` once (argmin's observer
 //! idea). [`RunRecorder`] writes the run directory: `rounds.csv`, `expulsions.csv`, `faults.csv`,
-//! `workers.csv`, `window_distances.csv` (safeguard), `summary.json` and `scenario.json` (the
-//! trajectory files come from [`crate::plot::TrajectoryRecorder`], which needs the problem).
-//! Files are written into a staging directory that is renamed into place only when complete ([`Staging`]), so a killed process never leaves a truncated file
+//! `workers.csv`, `window_distances.csv` (safeguard), `dropped.csv` (the safeguard's filter:
+//! `round,worker,role,neighbours,radius`, one row per vector left out of a step),
+//! `summary.json` and `scenario.json` (the trajectory files come from
+//! [`crate::plot::TrajectoryRecorder`], which needs the problem). Files are written into a
+//! staging directory that is renamed into place only when complete ([`Staging`]), so a killed process never leaves a truncated file
 //! that looks complete.
 
+mod summary;
+
 use crate::actors::{Fault, Role, RoundEvent};
-use crate::aggregate::WindowDistance;
+use crate::aggregate::{RuleInfo, WindowDistance};
 use crate::error::Error;
 use crate::linalg::Vector;
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+
+pub use summary::{
+    ByRole, Expelled, FaultEntry, Faults, FilterSummary, Final, GuardSummary, Status, Summary,
+};
 
 /// What observers learn before the first round.
 #[derive(Debug, Clone)]
@@ -48,6 +53,8 @@ pub struct RunInfo {
     pub thresholds: Vec<(String, f64)>,
     /// The aggregator has windows (window_distances.csv is written).
     pub has_windows: bool,
+    /// The aggregator's filter and guard (dropped.csv is written when it has a filter).
+    pub rule: RuleInfo,
 }
 
 /// Receives the run's events.
@@ -61,213 +68,6 @@ pub trait Observer {
     /// After the last round (also after divergence or interruption).
     fn finish(&mut self, _summary: &Summary) -> Result<(), Error> {
         Ok(())
-    }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Every round ran.
-    Completed,
-    /// The parameters became non-finite or left the divergence bound.
-    Diverged,
-    /// Stopped by the user (Ctrl-C) after a round.
-    Interrupted,
-}
-
-/// Loss and gradient norm at the end.
-#[derive(Debug, Clone, Serialize)]
-pub struct Final {
-    /// Final loss (null if not finite).
-    pub loss: Option<f64>,
-    /// Final true-gradient norm (null if not finite).
-    pub grad_norm: Option<f64>,
-}
-
-/// Expelled machines by role.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Expelled {
-    /// Byzantine machines expelled.
-    pub byzantine: usize,
-    /// Honest machines expelled (false positives).
-    pub honest: usize,
-}
-
-/// Faults seen during the run.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Faults {
-    /// All faults.
-    pub total: u64,
-    /// Count per kind (`non_finite`, `wrong_length`, `silent`, `duplicate_reply`, `crashed`,
-    /// `timeout`).
-    pub by_kind: BTreeMap<String, u64>,
-    /// The first 100 faults (all of them are in faults.csv).
-    pub first: Vec<FaultEntry>,
-}
-
-/// One fault, for summary.json.
-#[derive(Debug, Clone, Serialize)]
-pub struct FaultEntry {
-    /// Round.
-    pub round: u64,
-    /// Machine.
-    pub worker: usize,
-    /// `honest` or `byzantine`.
-    pub role: &'static str,
-    /// What happened.
-    pub kind: &'static str,
-    /// For a crash: the panic's message and location, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-/// The run's summary (summary.json).
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    /// Run name.
-    pub name: String,
-    /// `completed`, `diverged` or `interrupted`.
-    pub status: Status,
-    /// Rounds run.
-    pub rounds: u64,
-    /// Loss and gradient norm after the last round run.
-    #[serde(rename = "final")]
-    pub final_: Final,
-    /// The problem's known minimum value of `f`, when it has one (absent otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub known_min_loss: Option<f64>,
-    /// The lowest finite loss reached, over every round (not only the rows of rounds.csv),
-    /// including the initial point (round 0).
-    pub best_loss: Option<f64>,
-    /// The round of `best_loss` (the first, on ties).
-    pub best_loss_round: Option<u64>,
-    /// Machines of each role.
-    pub machines: BTreeMap<&'static str, usize>,
-    /// Expelled machines by role.
-    pub expelled: Expelled,
-    /// First round with an expulsion.
-    pub first_expulsion_round: Option<u64>,
-    /// Rounds in which no machine qualified as safeguard reference.
-    pub no_reference_rounds: u64,
-    /// Rounds whose aggregate overflowed to a non-finite value, so no step was taken.
-    pub skipped_steps: u64,
-    /// Warnings about the run's settings or its course (plain sentences; also printed by `run`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    /// The aggregator's thresholds at the start (all machines good) and what its calibration
-    /// measured; absent for rules without thresholds. Entries that do not apply (the long window
-    /// of the single variant) are absent, never 0.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thresholds: Option<BTreeMap<String, f64>>,
-    /// Faults seen.
-    pub faults: Faults,
-    /// Master seed.
-    pub seed: u64,
-    /// Wall-clock seconds (the only field that differs between identical runs).
-    pub wall_seconds: f64,
-    /// Rounds per wall-clock second.
-    pub rounds_per_second: f64,
-    #[serde(skip)]
-    last_loss: f64,
-    #[serde(skip)]
-    last_grad_norm: f64,
-}
-
-fn finite(x: f64) -> Option<f64> {
-    x.is_finite().then_some(x)
-}
-
-impl Summary {
-    /// An empty summary for a run about to start.
-    pub fn new(info: &RunInfo) -> Self {
-        let mut machines = BTreeMap::new();
-        machines.insert(
-            "honest",
-            info.roles.iter().filter(|r| **r == Role::Honest).count(),
-        );
-        machines.insert(
-            "byzantine",
-            info.roles.iter().filter(|r| **r == Role::Byzantine).count(),
-        );
-        let thresholds: BTreeMap<String, f64> = info.thresholds.iter().cloned().collect();
-        Summary {
-            name: info.name.clone(),
-            status: Status::Completed,
-            rounds: 0,
-            final_: Final {
-                loss: finite(info.initial_loss),
-                grad_norm: finite(info.initial_grad_norm),
-            },
-            known_min_loss: info.min_loss,
-            best_loss: finite(info.initial_loss),
-            best_loss_round: finite(info.initial_loss).map(|_| 0),
-            machines,
-            expelled: Expelled::default(),
-            first_expulsion_round: None,
-            no_reference_rounds: 0,
-            skipped_steps: 0,
-            warnings: warnings(info),
-            thresholds: (!thresholds.is_empty()).then_some(thresholds),
-            faults: Faults::default(),
-            seed: info.seed,
-            wall_seconds: 0.0,
-            rounds_per_second: 0.0,
-            last_loss: info.initial_loss,
-            last_grad_norm: info.initial_grad_norm,
-        }
-    }
-
-    /// Account for one round.
-    pub fn observe(&mut self, e: &RoundEvent) {
-        self.rounds = e.round;
-        self.last_loss = e.loss;
-        if e.loss.is_finite() && self.best_loss.is_none_or(|b| e.loss < b) {
-            self.best_loss = Some(e.loss);
-            self.best_loss_round = Some(e.round);
-        }
-        self.last_grad_norm = e.grad_norm;
-        for x in &e.expulsions {
-            match x.role {
-                Role::Honest => self.expelled.honest += 1,
-                Role::Byzantine => self.expelled.byzantine += 1,
-            }
-            self.first_expulsion_round.get_or_insert(e.round);
-        }
-        if e.no_reference {
-            self.no_reference_rounds += 1;
-        }
-        if e.step_skipped {
-            self.skipped_steps += 1;
-        }
-        for f in &e.faults {
-            self.faults.total += 1;
-            *self.faults.by_kind.entry(f.kind.to_string()).or_default() += 1;
-            if self.faults.first.len() < 100 {
-                self.faults.first.push(FaultEntry {
-                    round: f.round,
-                    worker: f.worker,
-                    role: f.role.as_str(),
-                    kind: f.kind,
-                    detail: f.detail.clone(),
-                });
-            }
-        }
-    }
-
-    /// Close the summary.
-    pub fn finish(&mut self, status: Status, elapsed: Duration) {
-        self.status = status;
-        self.final_ = Final {
-            loss: finite(self.last_loss),
-            grad_norm: finite(self.last_grad_norm),
-        };
-        self.wall_seconds = elapsed.as_secs_f64();
-        self.rounds_per_second = if self.wall_seconds > 0.0 {
-            self.rounds as f64 / self.wall_seconds
-        } else {
-            0.0
-        };
     }
 }
 
@@ -475,6 +275,7 @@ pub struct RunRecorder {
     expulsions: Option<Csv>,
     faults: Option<Csv>,
     distances: Option<Csv>,
+    dropped: Option<Csv>,
     metric_names: Vec<&'static str>,
     pending: Option<String>,
     pending_distances: Option<(u64, Vec<WindowDistance>)>,
@@ -493,6 +294,7 @@ impl RunRecorder {
             expulsions: None,
             faults: None,
             distances: None,
+            dropped: None,
             metric_names: Vec::new(),
             pending: None,
             pending_distances: None,
@@ -599,6 +401,13 @@ impl Observer for RunRecorder {
                 "round,worker,role,window,distance,threshold",
             )?);
         }
+        if info.rule.filter.is_some() {
+            self.dropped = Some(Csv::create(
+                &self.dir,
+                "dropped.csv",
+                "round,worker,role,neighbours,radius",
+            )?);
+        }
         Ok(())
     }
 
@@ -640,6 +449,18 @@ impl Observer for RunRecorder {
                 role.as_str()
             ))?;
         }
+        if let Some(c) = self.dropped.as_mut() {
+            for d in &e.dropped {
+                c.line(&format!(
+                    "{},{},{},{},{}",
+                    e.round,
+                    d.worker,
+                    d.role.as_str(),
+                    d.neighbours,
+                    fmt_f64(d.radius)
+                ))?;
+            }
+        }
         // Window distances follow eval_every too (m x 2 rows a round would dominate the disk),
         // and, like rounds.csv, always include the last round run.
         if self.distances.is_some() {
@@ -665,6 +486,7 @@ impl Observer for RunRecorder {
             self.expulsions.take(),
             self.faults.take(),
             self.distances.take(),
+            self.dropped.take(),
         ]
         .into_iter()
         .flatten()
@@ -716,6 +538,7 @@ mod tests {
             seed: 1,
             thresholds: Vec::new(),
             has_windows,
+            rule: RuleInfo::default(),
         }
     }
 
@@ -739,23 +562,9 @@ mod tests {
 
     #[test]
     fn summary_without_a_known_minimum_or_thresholds_omits_them() {
-        let info = RunInfo {
-            name: "s".into(),
-            roles: vec![Role::Honest],
-            dim: 1,
-            rounds: 1,
-            eval_every: 1,
-            initial_loss: 2.0,
-            initial_grad_norm: 1.0,
-            initial_metrics: Vec::new(),
-            initial_params: Vector::zeros(1),
-            min_loss: None,
-            seed: 1,
-            thresholds: Vec::new(),
-            has_windows: false,
-        };
-        let s = Summary::new(&info);
-        let json = serde_json::to_value(&s).unwrap();
+        let mut i = info(1, 1, 1, false);
+        i.initial_loss = 2.0;
+        let json = serde_json::to_value(Summary::new(&i)).unwrap();
         assert!(json.get("known_min_loss").is_none(), "{json}");
         assert!(json.get("thresholds").is_none(), "{json}");
         assert_eq!(json["best_loss"], 2.0);
