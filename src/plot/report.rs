@@ -363,7 +363,7 @@ fn results_table(run: &RunData) -> String {
             t.iter()
                 .filter(|(k, _)| k.starts_with("calibrated_") == calibrated)
                 .filter_map(|(k, v)| {
-                    let name = k.trim_start_matches("calibrated_max_distance_");
+                    let name = k.trim_start_matches("calibrated_");
                     Some(format!("{} = {}", escape(name), num(v.as_f64()?, 4)))
                 })
                 .collect()
@@ -379,7 +379,7 @@ fn results_table(run: &RunData) -> String {
         if !measured.is_empty() {
             row(
                 &mut h,
-                "calibration: largest honest distance",
+                "measured by the honest pre-run",
                 &measured.join(", "),
             );
         }
