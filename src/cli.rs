@@ -1,5 +1,5 @@
-//! The command line: `run` (a scenario, or a sweep), `validate`, `plot`, `merge`, `list`,
-//! `schema`, `attack`, `aggregate`. [`main_with`] gives a user's
+//! The command line: `run` (a scenario, or a sweep), `validate`, `plot`, `compare`, `merge`,
+//! `list`, `schema`, `attack`, `aggregate`. [`main_with`] gives a user's
 //! binary the same commands with its own kinds registered:
 //!
 //! ```no_run
@@ -64,10 +64,22 @@ enum Command {
         /// The scenario file (JSON).
         scenario: PathBuf,
     },
-    /// Redraw the SVGs and report.html of a run directory from its CSV files.
+    /// Redraw the SVGs and report.html of a run directory from its files.
     Plot {
         /// A run directory written by `run`.
         run_dir: PathBuf,
+    },
+    /// Overlay several runs (loss, gradient norm, good set, trajectory) in SVGs and a report.html.
+    Compare {
+        /// Run directories written by `run` (two or more).
+        #[arg(required = true, num_args = 2..)]
+        run_dirs: Vec<PathBuf>,
+        /// Output directory for the figures and report.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an earlier comparison in --out.
+        #[arg(long)]
+        force: bool,
     },
     /// Merge the directories of a sweep run in shards into one, with the comparison an unsharded run writes.
     Merge {
@@ -143,12 +155,24 @@ pub fn main_with(registry: Registry) -> ExitCode {
             );
             ExitCode::SUCCESS
         }),
-        Command::Plot { run_dir } => replot(&registry, &run_dir).map(|files| {
+        Command::Plot { run_dir } => replot(&run_dir).map(|files| {
             for f in files {
                 println!("{}", f.display());
             }
             ExitCode::SUCCESS
         }),
+        Command::Compare {
+            run_dirs,
+            out,
+            force,
+        } => crate::plot::compare_runs(&run_dirs, &out, force)
+            .map_err(Error::from)
+            .map(|files| {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }),
         Command::List => {
             print!("{}", registry.catalog());
             Ok(ExitCode::SUCCESS)

@@ -74,9 +74,7 @@ impl Error {
             | Error::NotARun(_)
             | Error::Usage(_)
             | Error::Input(_) => 2,
-            Error::Plot(
-                crate::plot::PlotError::Csv { .. } | crate::plot::PlotError::Json { .. },
-            ) => 2,
+            Error::Plot(e) if e.is_bad_input() => 2,
             _ => 1,
         }
     }

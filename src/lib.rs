@@ -19,7 +19,8 @@
 //! - [`sim`]: builds the actors from a scenario and runs the rounds;
 //! - [`actors`]: the coordinator, honest and Byzantine actors (thin actix shells);
 //! - [`problem`], [`aggregate`], [`attack`]: the math, free of actix;
-//! - [`record`] and [`plot`]: CSV/JSON outputs and SVG plots.
+//! - [`record`], [`plot`] and [`progress`]: CSV/JSON outputs, SVG figures and reports, the
+//!   progress bar.
 //!
 //! ```
 //! use safeguard_sim::scenario::Scenario;
@@ -41,6 +42,7 @@ pub mod error;
 pub mod linalg;
 pub mod plot;
 pub mod problem;
+pub mod progress;
 pub mod record;
 pub mod registry;
 pub mod rng;
