@@ -1,5 +1,5 @@
-//! The command line: `run` (a scenario, or a sweep), `validate`, `plot`, `merge`, `list`,
-//! `schema`, `attack`. [`main_with`] gives a user's
+//! The command line: `run` (a scenario, or a sweep), `validate`, `plot`, `compare`, `merge`,
+//! `list`, `schema`, `attack`, `aggregate`. [`main_with`] gives a user's
 //! binary the same commands with its own kinds registered:
 //!
 //! ```no_run
@@ -64,10 +64,22 @@ enum Command {
         /// The scenario file (JSON).
         scenario: PathBuf,
     },
-    /// Redraw the SVGs and report.html of a run directory from its CSV files.
+    /// Redraw the SVGs and report.html of a run directory from its files.
     Plot {
         /// A run directory written by `run`.
         run_dir: PathBuf,
+    },
+    /// Overlay several runs (loss, gradient norm, good set, trajectory) in SVGs and a report.html.
+    Compare {
+        /// Run directories written by `run` (two or more).
+        #[arg(required = true, num_args = 2..)]
+        run_dirs: Vec<PathBuf>,
+        /// Output directory for the figures and report.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an earlier comparison in --out.
+        #[arg(long)]
+        force: bool,
     },
     /// Merge the directories of a sweep run in shards into one, with the comparison an unsharded run writes.
     Merge {
@@ -94,6 +106,16 @@ enum Command {
         /// Colluding Byzantine machines (ids after the honest ones; ALIE's default f, with n = honest + byzantine).
         #[arg(long, default_value_t = 1)]
         byzantine: usize,
+    },
+    /// Apply an aggregation rule once to given vectors and print the result as JSON.
+    Aggregate {
+        /// The rule: an aggregator object as in a scenario (`{"kind": "krum", "f": 1}`), inline or a file.
+        rule: String,
+        /// The vectors: a JSON array of n arrays of d numbers, in a file, or `-` for stdin.
+        input: String,
+        /// Seed for rules that draw random numbers (bucketing).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 
@@ -133,12 +155,24 @@ pub fn main_with(registry: Registry) -> ExitCode {
             );
             ExitCode::SUCCESS
         }),
-        Command::Plot { run_dir } => replot(&registry, &run_dir).map(|files| {
+        Command::Plot { run_dir } => replot(&run_dir).map(|files| {
             for f in files {
                 println!("{}", f.display());
             }
             ExitCode::SUCCESS
         }),
+        Command::Compare {
+            run_dirs,
+            out,
+            force,
+        } => crate::plot::compare_runs(&run_dirs, &out, force)
+            .map_err(Error::from)
+            .map(|files| {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }),
         Command::List => {
             print!("{}", registry.catalog());
             Ok(ExitCode::SUCCESS)
@@ -148,6 +182,9 @@ pub fn main_with(registry: Registry) -> ExitCode {
             honest,
             byzantine,
         } => attack_command(&registry, &attack, &honest, byzantine),
+        Command::Aggregate { rule, input, seed } => {
+            aggregate_command(&registry, &rule, &input, seed)
+        }
         Command::Schema => {
             let schema = registry.json_schema();
             println!(
@@ -338,5 +375,27 @@ fn attack_command(
     let vector = attack_vector(registry, &attack_text, &attack_name, &honest, byzantine)?;
     let out = serde_json::json!({ "vector": vector.map(|v| v.to_vec()) });
     println!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `safeguard-sim aggregate RULE INPUT`: read the rule (inline JSON when it starts with `{`, a
+/// file otherwise) and the vectors (a file, or `-` for stdin), apply the rule once
+/// ([`crate::aggregate::aggregate_vectors`]) and print the result. Bad input: exit 2, nothing on
+/// stdout.
+fn aggregate_command(
+    registry: &Registry,
+    rule: &str,
+    input: &str,
+    seed: u64,
+) -> Result<ExitCode, Error> {
+    use crate::aggregate::apply::{read_input, read_rule};
+    let (rule_text, rule_source) = read_rule(rule)?;
+    let vectors = read_input(input)?;
+    let out =
+        crate::aggregate::aggregate_vectors(registry, &rule_text, &rule_source, &vectors, seed)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out.to_json()).unwrap_or_default()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -56,6 +56,10 @@ pub enum Error {
     /// A command's input other than a scenario is bad (exit code 2): the message names it.
     #[error("{0}")]
     Input(String),
+    /// Bad input to `safeguard-sim aggregate` (exit code 2): a bad rule object, unusable vectors,
+    /// or an aggregate that overflows.
+    #[error(transparent)]
+    Aggregate(#[from] crate::aggregate::AggregateInputError),
 }
 
 impl Error {
@@ -64,14 +68,13 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Scenario(_)
+            | Error::Aggregate(_)
             | Error::OutputExists(_)
             | Error::UnsafeOutput(..)
             | Error::NotARun(_)
             | Error::Usage(_)
             | Error::Input(_) => 2,
-            Error::Plot(
-                crate::plot::PlotError::Csv { .. } | crate::plot::PlotError::Json { .. },
-            ) => 2,
+            Error::Plot(e) if e.is_bad_input() => 2,
             _ => 1,
         }
     }

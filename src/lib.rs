@@ -21,7 +21,8 @@
 //! - [`problem`], [`aggregate`], [`attack`]: the math, free of actix;
 //! - [`optimizer`] and [`evaluation`]: what the machines send and how the master steps (schedule,
 //!   momentum), and when the iterate is evaluated (test accuracy, smallest Hessian eigenvalue);
-//! - [`record`] and [`plot`]: CSV/JSON outputs and SVG plots.
+//! - [`record`], [`plot`] and [`progress`]: CSV/JSON outputs, SVG figures and reports, the
+//!   progress bar.
 //!
 //! ```
 //! use safeguard_sim::scenario::Scenario;
@@ -45,6 +46,7 @@ pub mod linalg;
 pub mod optimizer;
 pub mod plot;
 pub mod problem;
+pub mod progress;
 pub mod record;
 pub mod registry;
 pub mod rng;

@@ -155,6 +155,12 @@ impl Setting {
 pub struct CheckContext<'a> {
     /// The scenario-level facts.
     pub setting: Setting,
+    /// How many vectors the kind being checked receives per round at most: the machine count
+    /// `m` for an aggregator without pre-aggregators (and for problems and attacks); for an
+    /// aggregator after pre-aggregators, what the last of them outputs (bucketing makes
+    /// `ceil(m / size)` vectors of `m`); for a pre-aggregator, what the one before it outputs.
+    /// Fewer may arrive in a round (silent machines): rules must define what they do then.
+    pub inputs: usize,
     /// The problem's facts; `None` while the problem itself is checked.
     pub problem: Option<&'a ProblemInfo>,
     /// The aggregator's kind; `None` while the problem or the aggregator is checked.

@@ -25,6 +25,8 @@ pub mod streams {
     /// stream, or one shared state draws from it once per round; see
     /// [`crate::attack::Collusion`]).
     pub const COLLUSION: u64 = 1 << 43;
+    /// The `bucketing` pre-aggregator's permutations.
+    pub const BUCKETING: u64 = 1 << 44;
 }
 
 /// The generator for stream `stream` of master seed `seed`.

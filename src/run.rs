@@ -1,6 +1,8 @@
 //! The one entry point that runs a scenario with the usual outputs: the run directory (CSV and
-//! JSON files, written under a hidden staging name and renamed into place when complete), the SVG
-//! plots and report.html, and a progress bar on a terminal. The CLI's `run` is a thin user of it.
+//! JSON files, written under a hidden staging name and renamed into place when complete), the
+//! trajectory's plane and loss surface ([`crate::plot::TrajectoryRecorder`]), the SVG figures and
+//! report.html, and a progress bar on a terminal ([`crate::progress::Progress`]). The CLI's `run`
+//! is a thin user of it.
 //!
 //! ```no_run
 //! use safeguard_sim::prelude::*;
@@ -14,6 +16,8 @@
 
 use crate::actors::RoundEvent;
 use crate::error::Error;
+use crate::plot::TrajectoryRecorder;
+use crate::progress::Progress;
 use crate::record::{Observer, RunInfo, RunRecorder, Staging, Status, Summary};
 use crate::registry::Registry;
 use crate::scenario::Scenario;
@@ -82,7 +86,7 @@ impl Finished {
             },
             s.rounds,
             f(s.final_.loss),
-            f(s.min_loss),
+            f(s.known_min_loss),
             f(s.final_.grad_norm),
             s.expelled.byzantine,
             s.expelled.honest,
@@ -96,37 +100,19 @@ impl Finished {
     }
 }
 
-/// A progress bar on a terminal, and the run's warnings on stderr (unless quiet); the third field
-/// is the round of the message shown (the loss of an evaluated round, at most every 64 rounds).
-struct Progress(Option<indicatif::ProgressBar>, bool, u64);
+/// The run's warnings on stderr, before the first round (unless quiet).
+struct Warnings(bool);
 
-impl Observer for Progress {
+impl Observer for Warnings {
     fn init(&mut self, info: &RunInfo) -> Result<(), Error> {
-        if !self.1 {
+        if !self.0 {
             for w in crate::record::warnings(info) {
                 eprintln!("warning: {w}");
             }
         }
-        if let Some(pb) = &self.0 {
-            pb.set_length(info.rounds);
-        }
         Ok(())
     }
-    fn round(&mut self, e: &RoundEvent) -> Result<(), Error> {
-        if let Some(pb) = &self.0 {
-            pb.set_position(e.round);
-            // Only evaluated rounds have a loss (see `eval_every`).
-            if e.evaluated && e.round >= self.2 + 64 {
-                pb.set_message(format!("loss {:.4} good {}", e.loss, e.good));
-                self.2 = e.round;
-            }
-        }
-        Ok(())
-    }
-    fn finish(&mut self, _: &Summary) -> Result<(), Error> {
-        if let Some(pb) = self.0.take() {
-            pb.finish_and_clear();
-        }
+    fn round(&mut self, _: &RoundEvent) -> Result<(), Error> {
         Ok(())
     }
 }
@@ -148,64 +134,40 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> Result<Finished, Error> {
     let staging = Staging::new(&target, config.force)?;
     let dir = staging.create()?.to_path_buf();
     let mut recorder = RunRecorder::new(&dir, scenario.to_json());
-    let bar = (!config.quiet && std::io::stderr().is_terminal()).then(|| {
-        let pb = indicatif::ProgressBar::new(scenario.spec().rounds);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rounds {per_sec} {msg}")
-        {
-            pb.set_style(style);
+    let mut warnings = Warnings(config.quiet);
+    let mut progress = Progress::new(!config.quiet && std::io::stderr().is_terminal());
+    let problem = match scenario.build_problem() {
+        Ok(p) => p,
+        Err(e) => {
+            staging.abandon();
+            return Err(e);
         }
-        pb
-    });
-    let mut progress = Progress(bar, config.quiet, 0);
+    };
+    let mut trajectory = TrajectoryRecorder::new(&dir, problem);
     let options = RunOptions {
         threads: config.threads.max(1),
         stop: config.stop.clone(),
     };
-    let summary = match run_blocking(scenario, &options, &mut [&mut recorder, &mut progress]) {
+    let observers: &mut [&mut dyn Observer] =
+        &mut [&mut recorder, &mut trajectory, &mut warnings, &mut progress];
+    let summary = match run_blocking(scenario, &options, observers) {
         Ok(r) => r.summary,
         Err(e) => {
             staging.abandon();
             return Err(e);
         }
     };
-    if let Err(e) = render(&dir, scenario) {
+    if let Err(e) = crate::plot::render_run(&dir) {
         staging.abandon();
-        return Err(e);
+        return Err(e.into());
     }
     let dir = staging.commit()?;
     Ok(Finished { summary, dir })
 }
 
-/// Draw the plots of a fresh run directory, with the loss surface for 2-parameter problems.
-fn render(dir: &Path, scenario: &Scenario) -> Result<Vec<PathBuf>, Error> {
-    let problem = scenario.build_problem()?;
-    let surface = |a: f64, b: f64| problem.loss(&ndarray::Array1::from_vec(vec![a, b]));
-    let surface_ref: Option<crate::plot::Surface<'_>> =
-        (problem.dim() == 2).then_some(&surface as _);
-    Ok(crate::plot::render_run(dir, surface_ref)?)
-}
-
-/// Redraw the plots and report of a run directory from its files. The scenario's kinds need not
-/// be registered: a run made with a user's kinds redraws with any binary (the loss contours of a
-/// 2-parameter problem are drawn only when `registry` knows its problem).
-pub fn replot(registry: &Registry, run_dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    if !run_dir.is_dir() {
-        return Err(Error::NotARun(run_dir.to_path_buf()));
-    }
-    let problem = registry
-        .load(&run_dir.join("scenario.json"))
-        .ok()
-        .and_then(|s| s.build_problem().ok());
-    let surface = |a: f64, b: f64| {
-        problem
-            .as_ref()
-            .map(|p| p.loss(&ndarray::Array1::from_vec(vec![a, b])))
-            .unwrap_or(f64::NAN)
-    };
-    let surface_ref: Option<crate::plot::Surface<'_>> = problem
-        .as_ref()
-        .filter(|p| p.dim() == 2)
-        .map(|_| &surface as _);
-    Ok(crate::plot::render_run(run_dir, surface_ref)?)
+/// Redraw the figures and report of a run directory from its files alone: the problem and the
+/// scenario's kinds are never needed, so a run made with a user's kinds redraws with any binary
+/// (the trajectory's loss surface was written by the run, in surface.csv).
+pub fn replot(run_dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    Ok(crate::plot::render_run(run_dir)?)
 }

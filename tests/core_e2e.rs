@@ -29,8 +29,15 @@ fn quickstart_writes_every_output_expels_the_byzantine_and_reaches_the_minimum()
         let meta = std::fs::metadata(run.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
         assert!(meta.len() > 0, "{f} is empty");
     }
-    // The saddle is 10-dimensional: no trajectory plot.
-    assert!(!run.join("trajectory.svg").exists());
+    // Every problem has a trajectory, the 10-dimensional saddle included (tests/plots.rs).
+    for f in [
+        "trajectory.csv",
+        "surface.csv",
+        "trajectory.json",
+        "trajectory.svg",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
 
     let s = summary(&run);
     assert_eq!(s["status"], "completed");
@@ -145,6 +152,16 @@ fn same_seed_gives_byte_identical_rounds_whatever_the_thread_count() {
         "window_distances.csv",
         "dropped.csv",
         "faults.csv",
+        // The figures and the trajectory's files too.
+        "trajectory.csv",
+        "surface.csv",
+        "trajectory.json",
+        "loss.svg",
+        "grad_norm.svg",
+        "good_machines.svg",
+        "expulsions.svg",
+        "window_distances.svg",
+        "trajectory.svg",
     ] {
         let a = std::fs::read(r1.join(f)).unwrap();
         assert_eq!(

@@ -14,14 +14,18 @@ fn read(path: &Path) -> String {
 /// Every output of a finished run directory is present and whole, and every chart is drawn:
 /// the CSV files end with a newline, summary.json parses, each SVG is a complete document and
 /// report.html inlines all of them. `extra` names the charts this run must have beyond the
-/// four every run gets.
+/// five every run gets (every problem here has two parameters or more, so a trajectory).
 fn assert_complete(run: &Path, extra: &[&str]) {
-    let mut csv = vec!["rounds.csv", "expulsions.csv", "faults.csv", "workers.csv"];
+    let mut csv = vec![
+        "rounds.csv",
+        "expulsions.csv",
+        "faults.csv",
+        "workers.csv",
+        "trajectory.csv",
+        "surface.csv",
+    ];
     if extra.contains(&"window_distances.svg") {
         csv.push("window_distances.csv");
-    }
-    if extra.contains(&"trajectory.svg") {
-        csv.push("trajectory.csv");
     }
     for f in csv {
         let text = read(&run.join(f));
@@ -34,8 +38,13 @@ fn assert_complete(run: &Path, extra: &[&str]) {
         "grad_norm.svg",
         "good_machines.svg",
         "expulsions.svg",
+        "trajectory.svg",
     ];
-    svgs.extend_from_slice(extra);
+    for e in extra {
+        if !svgs.contains(e) {
+            svgs.push(e);
+        }
+    }
     for f in &svgs {
         let text = read(&run.join(f));
         assert!(text.starts_with("<svg"), "{f} is not an SVG document");

@@ -8,18 +8,62 @@
 //! An aggregator *kind* is a parameter type implementing [`AggregatorKind`]; every aggregator
 //! object in a scenario may also list pre-aggregators in `pre` ([`PreAggregatorKind`], applied in
 //! order to the round's vectors before the rule, e.g. nearest-neighbour mixing). The built-in
-//! kinds live one per file and are registered by [`register_builtins`].
+//! kinds live one per file and are registered by [`register_builtins`]:
+//!
+//! | kind | rule | paper |
+//! |---|---|---|
+//! | `mean` | plain mean, no defense | |
+//! | `oracle` | mean of the honest vectors (the ideal line) | |
+//! | `safeguard` | SafeguardSGD, windows and expulsion | Allen-Zhu et al. 2021 |
+//! | `median` | coordinate-wise median | Yin et al. 2018 |
+//! | `trimmed_mean` | coordinate-wise trimmed mean | Yin et al. 2018 |
+//! | `krum`, `multi_krum` | smallest sums of squared distances to the nearest neighbours | Blanchard et al. 2017 |
+//! | `geometric_median` | smoothed Weiszfeld | Pillutla et al. 2022 (RFA) |
+//! | `bulyan` | iterated Krum, then a coordinate-wise trimmed average | El Mhamdi et al. 2018 |
+//! | `centered_clipping` | clipped steps from last round's aggregate | Karimireddy et al. 2021 |
+//! | pre `nnm` | nearest-neighbour mixing | Allouah et al. 2023 |
+//! | pre `bucketing` | means of random buckets | Karimireddy et al. 2022 |
+//!
+//! Robust rules take `f`, the number of Byzantine inputs they assume; it defaults to the
+//! scenario's Byzantine count ([`preconditions::resolve_f`]). A rule's precondition (Krum's
+//! `n >= 2f + 3`, ...) is checked when the scenario is, unless the rule says `"unchecked": true`;
+//! past it, and whenever fewer vectors arrive than planned, each rule does what its docs say
+//! (it clamps its counts), never panics. [`apply`] runs any rule once on given vectors, as
+//! `safeguard-sim aggregate` does. The numerical kernels are in [`kernel`].
 
+pub mod apply;
+pub mod bucketing;
+pub mod bulyan;
+pub mod centered_clipping;
+pub mod geometric_median;
+pub mod kernel;
+pub mod krum;
 pub mod mean;
+pub mod median;
+pub mod multi_krum;
+pub mod nnm;
 pub mod oracle;
+pub mod preconditions;
 pub mod safeguard;
+pub mod trimmed_mean;
 
 use crate::linalg::Vector;
 use crate::registry::{BuildContext, DynParams, Params, Registry};
 
+pub use apply::{AggregateInputError, OneShot, aggregate_vectors};
+pub use bucketing::{Bucketing, BucketingParams};
+pub use bulyan::{Bulyan, BulyanParams};
+pub use centered_clipping::{CenteredClipping, CenteredClippingParams};
+pub use geometric_median::{GeometricMedian, GeometricMedianParams};
+pub use kernel::krum_scores::Neighbours;
+pub use krum::{Krum, KrumParams};
 pub use mean::{Mean, MeanParams};
+pub use median::{Median, MedianParams};
+pub use multi_krum::{MultiKrum, MultiKrumParams};
+pub use nnm::{Nnm, NnmParams};
 pub use oracle::{Oracle, OracleParams};
 pub use safeguard::{Filter, Safeguard, SafeguardConfig, SafeguardParams, Thresholds, Variant};
+pub use trimmed_mean::{TrimmedMean, TrimmedMeanParams};
 
 /// What an aggregator sees in one round.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +150,14 @@ pub struct Aggregate {
     /// Expulsions the rule's guard withheld this round, with the reason they would have had: the
     /// machines stay good (safeguard; empty otherwise).
     pub withheld: Vec<Expulsion>,
+    /// Worker ids whose vectors the rule kept (Krum: the one it returns; Multi-Krum: the `q` it
+    /// averages; Bulyan: the `theta` its first phase selects, in selection order), for rules
+    /// that select.
+    pub selected: Option<Vec<usize>>,
+    /// Per-worker scores `(worker id, score)` in id order, for rules that score (Krum and
+    /// Multi-Krum: sum of squared distances to the nearest neighbours; Bulyan: those of its
+    /// first selection).
+    pub scores: Option<Vec<(usize, f64)>>,
 }
 
 impl Aggregate {
@@ -118,7 +170,28 @@ impl Aggregate {
             distances: Vec::new(),
             dropped: Vec::new(),
             withheld: Vec::new(),
+            selected: None,
+            scores: None,
         }
+    }
+
+    /// A direction with selection diagnostics given by position among the round's vectors,
+    /// whose worker ids are `ids`: `selected` positions and one score per position.
+    pub fn with_selection(
+        direction: Vector,
+        ids: &[usize],
+        selected: &[usize],
+        scores: &[f64],
+    ) -> Self {
+        let mut out = Aggregate::direction(direction);
+        out.selected = Some(
+            selected
+                .iter()
+                .filter_map(|&p| ids.get(p).copied())
+                .collect(),
+        );
+        out.scores = Some(ids.iter().copied().zip(scores.iter().copied()).collect());
+        out
     }
 }
 
@@ -226,7 +299,9 @@ pub trait Aggregator: Send {
 /// A pre-aggregation step (Allouah et al. 2023's nearest-neighbour mixing, Karimireddy et al.
 /// 2022's bucketing, ...): turns the round's vectors into the vectors a rule aggregates.
 pub trait PreAggregator: Send {
-    /// The round's valid vectors, in worker-id order, in; the vectors to aggregate out.
+    /// The round's valid vectors, in worker-id order, in; the vectors to aggregate out. Every
+    /// input is finite and of the parameter dimension; the outputs must be too. An empty input
+    /// (every machine silent) must give an empty output.
     fn apply(&mut self, vectors: Vec<Vector>) -> Vec<Vector>;
 }
 
@@ -239,12 +314,24 @@ pub trait AggregatorKind: Params {
     fn accepts_pre(&self) -> bool {
         true
     }
+    /// Whether the rule means something applied once to given vectors, outside a run (the
+    /// `aggregate` command, [`apply::aggregate_vectors`]): `Err(why)` refuses. Stateful rules
+    /// either define their first round as the one-shot meaning (`centered_clipping`) or refuse
+    /// (`safeguard`, whose windows span many rounds; `oracle`, which is told who is honest).
+    fn one_shot(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A pre-aggregator kind.
 pub trait PreAggregatorKind: Params {
     /// Build the step.
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn PreAggregator>, String>;
+    /// How many vectors the step outputs for `inputs` vectors in (the default: as many). The
+    /// scenario checks the rule after it against this count ([`crate::registry::CheckContext::inputs`]).
+    fn output_count(&self, inputs: usize) -> usize {
+        inputs
+    }
 }
 
 /// The object-safe form of [`AggregatorKind`] the registry stores.
@@ -253,6 +340,8 @@ pub trait DynAggregator: DynParams {
     fn build_dyn(&self, ctx: &BuildContext) -> Result<Box<dyn Aggregator>, String>;
     /// [`AggregatorKind::accepts_pre`].
     fn accepts_pre_dyn(&self) -> bool;
+    /// [`AggregatorKind::one_shot`].
+    fn one_shot_dyn(&self) -> Result<(), String>;
 }
 
 impl<P: AggregatorKind> DynAggregator for P {
@@ -262,23 +351,44 @@ impl<P: AggregatorKind> DynAggregator for P {
     fn accepts_pre_dyn(&self) -> bool {
         self.accepts_pre()
     }
+    fn one_shot_dyn(&self) -> Result<(), String> {
+        self.one_shot()
+    }
 }
 
 /// The object-safe form of [`PreAggregatorKind`] the registry stores.
 pub trait DynPreAggregator: DynParams {
     /// [`PreAggregatorKind::build`].
     fn build_dyn(&self, ctx: &BuildContext) -> Result<Box<dyn PreAggregator>, String>;
+    /// [`PreAggregatorKind::output_count`].
+    fn output_count_dyn(&self, inputs: usize) -> usize;
 }
 
 impl<P: PreAggregatorKind> DynPreAggregator for P {
     fn build_dyn(&self, ctx: &BuildContext) -> Result<Box<dyn PreAggregator>, String> {
         self.build(ctx)
     }
+    fn output_count_dyn(&self, inputs: usize) -> usize {
+        self.output_count(inputs)
+    }
 }
 
-/// A rule with pre-aggregators in front. The rule sees the pre-aggregated vectors as machines
-/// `0..k` of a round of `k` machines; it cannot expel (the vectors no longer belong to one
-/// machine each), and its diagnostics refer to those positions.
+/// A rule with pre-aggregators in front.
+///
+/// Semantics, chosen where the papers are silent:
+/// - The pre-aggregators get the round's valid vectors in worker-id order and apply in the order
+///   listed. The rule sees their outputs as machines `0..k` of a round of `k` machines.
+/// - **No expulsion.** A pre-aggregated vector no longer belongs to one machine (a bucket mean, a
+///   mix of neighbours), so the rule cannot expel: any expulsion it returns is dropped. Rules
+///   that need each machine's own vector declare it ([`AggregatorKind::accepts_pre`] is false
+///   for the safeguard and the oracle) and a scenario that puts `pre` before them is rejected.
+/// - **No selection diagnostics.** `selected` and `scores` would name positions among the
+///   pre-aggregated vectors, not machines, so they are dropped too.
+/// - **`f` after pre-aggregation.** A rule's `f` counts the Byzantine vectors *it* receives.
+///   Nearest-neighbour mixing keeps `n` vectors, and the same `f` is what Allouah et al. (2023)
+///   use for the rule after it. Bucketing makes `ceil(n / s)` vectors, of which at most `f` hold
+///   a Byzantine input (one per Byzantine machine at worst): `f` stays, `n` shrinks, and the rule's
+///   precondition is checked against `ceil(n / s)` ([`crate::registry::CheckContext::inputs`]).
 pub struct Composed {
     pre: Vec<Box<dyn PreAggregator>>,
     rule: Box<dyn Aggregator>,
@@ -308,6 +418,8 @@ impl Aggregator for Composed {
         out.expel.clear();
         out.withheld.clear();
         out.dropped.clear();
+        out.selected = None;
+        out.scores = None;
         out
     }
     fn public_state(&self) -> PublicState {
@@ -326,7 +438,16 @@ pub fn register_builtins(registry: &mut Registry) {
     registry
         .add_aggregator::<MeanParams>("mean")
         .add_aggregator::<OracleParams>("oracle")
-        .add_aggregator::<SafeguardParams>("safeguard");
+        .add_aggregator::<SafeguardParams>("safeguard")
+        .add_aggregator::<MedianParams>("median")
+        .add_aggregator::<TrimmedMeanParams>("trimmed_mean")
+        .add_aggregator::<KrumParams>("krum")
+        .add_aggregator::<MultiKrumParams>("multi_krum")
+        .add_aggregator::<GeometricMedianParams>("geometric_median")
+        .add_aggregator::<BulyanParams>("bulyan")
+        .add_aggregator::<CenteredClippingParams>("centered_clipping")
+        .add_pre_aggregator::<NnmParams>("nnm")
+        .add_pre_aggregator::<BucketingParams>("bucketing");
 }
 
 #[cfg(test)]

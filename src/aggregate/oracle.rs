@@ -20,6 +20,9 @@ impl AggregatorKind for OracleParams {
     fn accepts_pre(&self) -> bool {
         false
     }
+    fn one_shot(&self) -> Result<(), String> {
+        Err("the oracle averages the honest vectors, and a set of vectors on its own does not say which are honest; average them with `mean` instead".into())
+    }
 }
 
 /// The mean of the honest gradients only: the ideal line a defense is compared with.

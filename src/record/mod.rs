@@ -4,9 +4,9 @@
 //! idea). [`RunRecorder`] writes the run directory: `rounds.csv`, `expulsions.csv`, `faults.csv`,
 //! `workers.csv`, `window_distances.csv` (safeguard), `dropped.csv` (the safeguard's filter:
 //! `round,worker,role,neighbours,radius`, one row per vector left out of a step),
-//! `trajectory.csv` (2-parameter problems),
-//! `summary.json` and `scenario.json`. Files are written into a staging directory that is renamed
-//! into place only when complete ([`Staging`]), so a killed process never leaves a truncated file
+//! `summary.json` and `scenario.json` (the trajectory files come from
+//! [`crate::plot::TrajectoryRecorder`], which needs the problem). Files are written into a
+//! staging directory that is renamed into place only when complete ([`Staging`]), so a killed process never leaves a truncated file
 //! that looks complete.
 
 mod summary;
@@ -80,7 +80,8 @@ pub trait Observer {
 pub const LARGE_OUTPUT_BYTES: u64 = 100 << 20;
 
 /// An estimate of the bytes a run writes: rounds.csv and window_distances.csv follow
-/// `eval_every`; trajectory.csv (2-parameter problems) has a row a round. Faults are not counted.
+/// `eval_every`, and so does trajectory.csv (problems with 2 parameters or more, with surface.csv
+/// of about 1 MB). Faults are not counted.
 pub fn estimate_output_bytes(info: &RunInfo) -> u64 {
     let rows = info.rounds / info.eval_every.max(1) + 2;
     let rounds_csv = rows * (90 + 22 * info.initial_metrics.len() as u64);
@@ -89,7 +90,11 @@ pub fn estimate_output_bytes(info: &RunInfo) -> u64 {
     } else {
         0
     };
-    let trajectory = if info.dim == 2 { info.rounds * 45 } else { 0 };
+    let trajectory = if info.dim >= 2 {
+        rows * 45 + 1_000_000
+    } else {
+        0
+    };
     rounds_csv + windows + trajectory
 }
 
@@ -138,6 +143,12 @@ impl Staging {
     /// not an earlier run (a file, a directory without scenario.json that is not empty, `.`).
     /// Creates nothing until [`Staging::create`].
     pub fn new(target: &Path, force: bool) -> Result<Self, Error> {
+        Self::with_marker(target, force, "scenario.json")
+    }
+
+    /// Like [`Staging::new`], for outputs of another kind: `force` replaces a directory holding
+    /// the file `marker` (e.g. `comparison.json` for `compare`), or an empty one.
+    pub fn with_marker(target: &Path, force: bool, marker: &str) -> Result<Self, Error> {
         let refuse = |why: &str| Err(Error::UnsafeOutput(target.to_path_buf(), why.to_string()));
         // `.`, `..`, `/` and the like name no directory of their own to replace.
         let Some(file) = target.file_name().map(|f| f.to_string_lossy().into_owned()) else {
@@ -151,14 +162,20 @@ impl Staging {
             if !target.is_dir() || target.is_symlink() {
                 return refuse("it is not a directory, and --force only replaces earlier runs");
             }
-            let is_run = target.join("scenario.json").is_file();
+            let is_run = target.join(marker).is_file();
             let is_empty = std::fs::read_dir(target)
                 .map(|mut d| d.next().is_none())
                 .unwrap_or(false);
             if !is_run && !is_empty {
-                return refuse(
-                    "it is not an earlier run (no scenario.json), and --force only replaces runs",
-                );
+                return refuse(&if marker == "scenario.json" {
+                    "it is not an earlier run (no scenario.json), and --force only replaces runs"
+                        .to_string()
+                } else {
+                    format!(
+                        "it is not an earlier output of this command (no {marker}), and --force \
+                         only replaces those"
+                    )
+                });
             }
         }
         let parent = target.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -264,7 +281,6 @@ pub struct RunRecorder {
     faults: Option<Csv>,
     distances: Option<Csv>,
     dropped: Option<Csv>,
-    trajectory: Option<Csv>,
     metric_names: Vec<&'static str>,
     pending: Option<String>,
     pending_distances: Option<(u64, Vec<WindowDistance>)>,
@@ -284,7 +300,6 @@ impl RunRecorder {
             faults: None,
             distances: None,
             dropped: None,
-            trajectory: None,
             metric_names: Vec::new(),
             pending: None,
             pending_distances: None,
@@ -398,15 +413,6 @@ impl Observer for RunRecorder {
                 "round,worker,role,neighbours,radius",
             )?);
         }
-        if info.dim == 2 {
-            let mut t = Csv::create(&self.dir, "trajectory.csv", "round,x0,x1")?;
-            t.line(&format!(
-                "0,{},{}",
-                fmt_f64(info.initial_params[0]),
-                fmt_f64(info.initial_params[1])
-            ))?;
-            self.trajectory = Some(t);
-        }
         Ok(())
     }
 
@@ -470,16 +476,6 @@ impl Observer for RunRecorder {
                 self.pending_distances = Some((e.round, e.distances.clone()));
             }
         }
-        if let Some(t) = self.trajectory.as_mut()
-            && e.params.len() == 2
-        {
-            t.line(&format!(
-                "{},{},{}",
-                e.round,
-                fmt_f64(e.params[0]),
-                fmt_f64(e.params[1])
-            ))?;
-        }
         Ok(())
     }
 
@@ -496,7 +492,6 @@ impl Observer for RunRecorder {
             self.faults.take(),
             self.distances.take(),
             self.dropped.take(),
-            self.trajectory.take(),
         ]
         .into_iter()
         .flatten()
@@ -569,6 +564,17 @@ mod tests {
         );
         // The same run sampled every 100 rounds is small.
         assert!(warnings(&info(200_000, 100, 5, true)).is_empty());
+    }
+
+    #[test]
+    fn summary_without_a_known_minimum_or_thresholds_omits_them() {
+        let mut i = info(1, 1, 1, false);
+        i.initial_loss = 2.0;
+        let json = serde_json::to_value(Summary::new(&i)).unwrap();
+        assert!(json.get("known_min_loss").is_none(), "{json}");
+        assert!(json.get("thresholds").is_none(), "{json}");
+        assert_eq!(json["best_loss"], 2.0);
+        assert_eq!(json["best_loss_round"], 0);
     }
 
     #[test]

@@ -169,8 +169,15 @@ pub struct Summary {
     /// `evaluation` object).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub second_order: Option<SecondOrder>,
-    /// The problem's known minimum (for comparison with `final.loss`).
-    pub min_loss: Option<f64>,
+    /// The problem's known minimum value of `f`, when it has one (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_min_loss: Option<f64>,
+    /// The lowest finite loss reached over the evaluated rounds (those of rounds.csv: every
+    /// `eval_every` rounds and the last; only they have a loss), including the initial point
+    /// (round 0).
+    pub best_loss: Option<f64>,
+    /// The round of `best_loss` (the first, on ties).
+    pub best_loss_round: Option<u64>,
     /// Machines of each role.
     pub machines: BTreeMap<&'static str, usize>,
     /// Expelled machines by role.
@@ -185,7 +192,9 @@ pub struct Summary {
     /// Rounds whose aggregate overflowed to a non-finite value, so no step was taken.
     pub skipped_steps: u64,
     /// The aggregator's thresholds at the start (all machines good) and what its calibration
-    /// measured, if any.
+    /// measured; absent for rules without thresholds. Entries that do not apply (the long window
+    /// of the single variant) are absent, never 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<BTreeMap<String, f64>>,
     /// The thresholds of the last round with a window check, by window (they change with the
     /// good set, and `adaptive` thresholds are measured during the run).
@@ -256,7 +265,9 @@ impl Summary {
                 &info.initial_metrics,
             ),
             second_order: None,
-            min_loss: info.min_loss,
+            known_min_loss: info.min_loss,
+            best_loss: finite(info.initial_loss),
+            best_loss_round: finite(info.initial_loss).map(|_| 0),
             machines,
             expelled: Expelled::default(),
             first_expulsion_round: None,
@@ -296,7 +307,12 @@ impl Summary {
     /// Account for one round.
     pub fn observe(&mut self, e: &RoundEvent) {
         self.rounds = e.round;
+        // Only evaluated rounds have a loss (see `eval_every`).
         if e.evaluated {
+            if e.loss.is_finite() && self.best_loss.is_none_or(|b| e.loss < b) {
+                self.best_loss = Some(e.loss);
+                self.best_loss_round = Some(e.round);
+            }
             self.last_loss = e.loss;
             self.last_grad_norm = e.grad_norm;
             self.last_metrics.clone_from(&e.metrics);

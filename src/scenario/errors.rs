@@ -196,6 +196,16 @@ pub(crate) fn strip_position(message: &str) -> String {
 /// nesting limit), a key given twice in one object (which a `serde_json::Value` would hide by
 /// keeping the last), and a document that is not an object.
 pub(crate) fn check_syntax(text: &str, source_name: &str) -> Result<(), ScenarioError> {
+    check_syntax_of(text, source_name, "the scenario")
+}
+
+/// [`check_syntax`] for a JSON object that is `what` (e.g. `the rule`), named in the message
+/// when the document is not an object.
+pub(crate) fn check_syntax_of(
+    text: &str,
+    source_name: &str,
+    what: &str,
+) -> Result<(), ScenarioError> {
     let err_at = |path: &str, line: usize, column: usize, message: String| ScenarioError {
         source_name: printable(source_name),
         path: printable(path),
@@ -253,7 +263,7 @@ pub(crate) fn check_syntax(text: &str, source_name: &str) -> Result<(), Scenario
                 "",
                 line,
                 col,
-                format!("expected a JSON object (the scenario), got {other}"),
+                format!("expected a JSON object ({what}), got {other}"),
             ));
         }
         Err((parent, segments, inner)) => {

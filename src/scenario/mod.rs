@@ -232,7 +232,7 @@ impl Debug for Scenario {
 }
 
 /// A field-path error before it is located in the text.
-type PathError = (String, String);
+pub(crate) type PathError = (String, String);
 
 /// Resolve the kind object at `path` with the registered kinds `kinds` of `section`: the `kind`
 /// must be a registered name, the rest (less `common` keys) must parse as its parameters.
@@ -322,6 +322,157 @@ fn check_kind<D: ?Sized + DynParams>(
     })
 }
 
+/// The error for `message` about field `path` of the JSON `text`, located at its line:column.
+pub(crate) fn locate_error(
+    text: &str,
+    source_name: &str,
+    path: &str,
+    message: &str,
+) -> ScenarioError {
+    located(text, source_name, path, message)
+}
+
+/// A file name as printed in messages (control characters escaped).
+pub(crate) fn printable_name(name: &str) -> String {
+    errors::printable(name)
+}
+
+/// A serde error message in plain words, without its position (`at line 1 column 5`).
+pub(crate) fn plain_message(message: &str) -> String {
+    errors::plain_types(&errors::strip_position(message))
+}
+
+/// Parse `text` as one JSON object that is `what` (`the rule`), with the scenario parser's
+/// syntax checks (duplicate keys, nesting, byte order mark) and messages.
+pub(crate) fn parse_object(
+    text: &str,
+    source_name: &str,
+    what: &str,
+) -> Result<Map<String, Value>, ScenarioError> {
+    errors::check_syntax_of(text, source_name, what)?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) | Err(_) => Err(located(text, source_name, "", "expected a JSON object")),
+    }
+}
+
+/// An aggregator object resolved with a registry: the rule, and its pre-aggregators in order.
+pub(crate) type ResolvedAggregator = (Chosen<dyn DynAggregator>, Vec<Chosen<dyn DynPreAggregator>>);
+
+/// Resolve the aggregator object at `path` (`aggregator` in a scenario, empty for a rule object
+/// on its own, as `safeguard-sim aggregate` reads it): its kind and parameters, then each entry
+/// of its optional `pre` array.
+pub(crate) fn resolve_aggregator(
+    registry: &Registry,
+    path: &str,
+    object: &Map<String, Value>,
+) -> Result<ResolvedAggregator, PathError> {
+    let aggregator = resolve(
+        &registry.aggregators,
+        Section::Aggregator,
+        path,
+        object,
+        Section::Aggregator.common_keys(),
+    )?;
+    let pre_path = tagged::join(path, "pre");
+    let mut pre = Vec::new();
+    match object.get("pre") {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let item_path = format!("{pre_path}[{i}]");
+                let Value::Object(obj) = item else {
+                    return Err((
+                        item_path,
+                        format!(
+                            "invalid type: {}, expected an object with a `kind` field",
+                            tagged::json_type(item)
+                        ),
+                    ));
+                };
+                pre.push(resolve(
+                    &registry.pre_aggregators,
+                    Section::PreAggregator,
+                    &item_path,
+                    obj,
+                    &[],
+                )?);
+            }
+        }
+        Some(other) => {
+            return Err((
+                pre_path,
+                format!(
+                    "invalid type: {}, expected an array of pre-aggregator objects",
+                    tagged::json_type(other)
+                ),
+            ));
+        }
+    }
+    Ok((aggregator, pre))
+}
+
+/// Check an aggregator and its pre-aggregators (`ctx.inputs` is the machine count): the
+/// pre-aggregators first, in order, each told how many vectors reach it
+/// ([`CheckContext::inputs`]), then the rule, told how many the last one outputs (so that a
+/// rule's precondition, e.g. Krum's `n >= 2f + 3`, is checked against what it will receive).
+pub(crate) fn check_aggregator(
+    aggregator: &mut Chosen<dyn DynAggregator>,
+    pre: &mut [Chosen<dyn DynPreAggregator>],
+    path: &str,
+    ctx: &CheckContext<'_>,
+) -> Result<(), PathError> {
+    if !pre.is_empty() && !aggregator.params.accepts_pre_dyn() {
+        return Err((
+            tagged::join(path, "pre"),
+            format!(
+                "`{}` needs each machine's own vector, so pre-aggregators cannot come before it; remove `pre`",
+                aggregator.kind
+            ),
+        ));
+    }
+    let mut inner = *ctx;
+    for (i, p) in pre.iter_mut().enumerate() {
+        check_kind(p, &format!("{}[{i}]", tagged::join(path, "pre")), &inner)?;
+        inner.inputs = p.params.output_count_dyn(inner.inputs);
+    }
+    check_kind(aggregator, path, &inner)
+}
+
+/// The resolved aggregator object, as written back: `kind`, every parameter, then `pre` if any.
+pub(crate) fn aggregator_object(
+    aggregator: &Chosen<dyn DynAggregator>,
+    pre: &[Chosen<dyn DynPreAggregator>],
+) -> Map<String, Value> {
+    let mut agg = aggregator.to_object();
+    if !pre.is_empty() {
+        let list = pre.iter().map(|p| Value::Object(p.to_object())).collect();
+        agg.insert("pre".into(), Value::Array(list));
+    }
+    agg
+}
+
+/// Build a checked aggregator with its pre-aggregators in front ([`Composed`]).
+pub(crate) fn build_aggregator(
+    aggregator: &Chosen<dyn DynAggregator>,
+    pre: &[Chosen<dyn DynPreAggregator>],
+    ctx: &BuildContext,
+) -> Result<Box<dyn Aggregator>, Error> {
+    let fail = |kind: &str, e: String| Error::Build(format!("aggregator `{kind}`: {e}"));
+    let rule = aggregator
+        .params
+        .build_dyn(ctx)
+        .map_err(|e| fail(&aggregator.kind, e))?;
+    if pre.is_empty() {
+        return Ok(rule);
+    }
+    let pre = pre
+        .iter()
+        .map(|p| p.params.build_dyn(ctx).map_err(|e| fail(&p.kind, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Box::new(Composed::new(pre, rule)))
+}
+
 impl Scenario {
     /// Parse and check a scenario from JSON text with the built-in kinds
     /// ([`Registry::builtin`]); `source_name` labels errors (a file name).
@@ -370,47 +521,8 @@ impl Scenario {
             &spec.problem.0,
             &[],
         )?;
-        let mut aggregator = resolve(
-            &registry.aggregators,
-            Section::Aggregator,
-            "aggregator",
-            &spec.aggregator.0,
-            Section::Aggregator.common_keys(),
-        )?;
-        let mut pre = Vec::new();
-        match spec.aggregator.0.get("pre") {
-            None => {}
-            Some(Value::Array(items)) => {
-                for (i, item) in items.iter().enumerate() {
-                    let path = format!("aggregator.pre[{i}]");
-                    let Value::Object(obj) = item else {
-                        return Err((
-                            path,
-                            format!(
-                                "invalid type: {}, expected an object with a `kind` field",
-                                tagged::json_type(item)
-                            ),
-                        ));
-                    };
-                    pre.push(resolve(
-                        &registry.pre_aggregators,
-                        Section::PreAggregator,
-                        &path,
-                        obj,
-                        &[],
-                    )?);
-                }
-            }
-            Some(other) => {
-                return Err((
-                    "aggregator.pre".into(),
-                    format!(
-                        "invalid type: {}, expected an array of pre-aggregator objects",
-                        tagged::json_type(other)
-                    ),
-                ));
-            }
-        }
+        let (mut aggregator, mut pre) =
+            resolve_aggregator(registry, "aggregator", &spec.aggregator.0)?;
         let mut attack = resolve(
             &registry.attacks,
             Section::Attack,
@@ -432,6 +544,7 @@ impl Scenario {
         };
         let mut ctx = CheckContext {
             setting,
+            inputs: setting.machines(),
             problem: None,
             aggregator: None,
         };
@@ -439,19 +552,7 @@ impl Scenario {
         let problem_info = problem.params.info_dyn();
         check_memory(&spec, problem_info.dim)?;
         ctx.problem = Some(&problem_info);
-        check_kind(&mut aggregator, "aggregator", &ctx)?;
-        if !pre.is_empty() && !aggregator.params.accepts_pre_dyn() {
-            return Err((
-                "aggregator.pre".into(),
-                format!(
-                    "`{}` needs each machine's own vector, so pre-aggregators cannot come before it; remove `pre`",
-                    aggregator.kind
-                ),
-            ));
-        }
-        for (i, p) in pre.iter_mut().enumerate() {
-            check_kind(p, &format!("aggregator.pre[{i}]"), &ctx)?;
-        }
+        check_aggregator(&mut aggregator, &mut pre, "aggregator", &ctx)?;
         ctx.aggregator = Some(&aggregator.kind);
         check_kind(&mut attack, "attack", &ctx)?;
 
@@ -468,12 +569,7 @@ impl Scenario {
         };
         // The resolved kind objects, for scenario.json.
         s.spec.problem = KindObject(s.problem.to_object());
-        let mut agg = s.aggregator.to_object();
-        if !s.pre.is_empty() {
-            let list = s.pre.iter().map(|p| Value::Object(p.to_object())).collect();
-            agg.insert("pre".into(), Value::Array(list));
-        }
-        s.spec.aggregator = KindObject(agg);
+        s.spec.aggregator = KindObject(aggregator_object(&s.aggregator, &s.pre));
         let mut att = s.attack.to_object();
         att.insert("from_round".into(), Value::from(s.from_round));
         s.spec.attack = KindObject(att);
@@ -612,21 +708,7 @@ impl Scenario {
     /// Build the aggregator (with its pre-aggregators in front); a calibrating safeguard runs its
     /// pre-run here.
     pub fn build_aggregator(&self, ctx: &BuildContext) -> Result<Box<dyn Aggregator>, Error> {
-        let fail = |kind: &str, e: String| Error::Build(format!("aggregator `{kind}`: {e}"));
-        let rule = self
-            .aggregator
-            .params
-            .build_dyn(ctx)
-            .map_err(|e| fail(&self.aggregator.kind, e))?;
-        if self.pre.is_empty() {
-            return Ok(rule);
-        }
-        let pre = self
-            .pre
-            .iter()
-            .map(|p| p.params.build_dyn(ctx).map_err(|e| fail(&p.kind, e)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Box::new(Composed::new(pre, rule)))
+        build_aggregator(&self.aggregator, &self.pre, ctx)
     }
 
     /// Build the attack's adversaries.

@@ -434,6 +434,8 @@ impl Aggregator for Safeguard {
             distances,
             dropped,
             withheld,
+            selected: None,
+            scores: None,
         }
     }
 
