@@ -6,12 +6,12 @@
 //! `reply_timeout_ms`}, `problem`, `optimizer` {`lr`, `perturbation`, `divergence_norm`,
 //! `schedule`, `worker_momentum`, `server_momentum`, `momentum_form`; see [`crate::optimizer`]},
 //! `aggregator`, `attack`, `eval_every`, `evaluation` (see [`crate::evaluation`]) and an optional
-//! `$schema`. `problem`, `aggregator` and
-//! `attack` are objects tagged by `kind`, whose parameters belong to the kind (registered in the
-//! [`Registry`]); an aggregator may also list pre-aggregators in `pre`, and an attack takes
-//! `from_round`. Unknown fields are rejected everywhere; every error names the field path and
-//! line:column. This module composes the pieces and checks what spans sections (counts, memory);
-//! each kind checks its own parameters ([`crate::registry::Params::check`]).
+//! `$schema`. `problem`, `aggregator` and `attack` are objects tagged by `kind`, whose parameters
+//! belong to the kind (registered in the [`Registry`]); an aggregator may also list
+//! pre-aggregators in `pre`, and an attack takes `from_round`. Unknown fields are rejected
+//! everywhere; every error names the field path and line:column. This module composes the pieces
+//! and checks what spans sections (counts, memory); each kind checks its own parameters
+//! ([`crate::registry::Params::check`]).
 
 pub mod attack_object;
 pub mod catalog;
