@@ -76,6 +76,29 @@ pub fn fit(points: &[RatePoint]) -> Option<(f64, f64, f64)> {
     Some((c, lo, hi))
 }
 
+/// The free power law `rounds = a x^s` fitted to the best points by least squares on the
+/// logarithms: its exponent `s` and the correlation of the logarithms (`None` with fewer than
+/// three points or a single `x`).
+pub fn power_fit(points: &[RatePoint]) -> Option<(f64, f64)> {
+    let xy: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|p| p.rounds > 0.0 && p.factor() > 0.0)
+        .map(|p| (p.factor().ln(), p.rounds.ln()))
+        .collect();
+    if xy.len() < 3 {
+        return None;
+    }
+    let n = xy.len() as f64;
+    let (mx, my) = (
+        xy.iter().map(|p| p.0).sum::<f64>() / n,
+        xy.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxy: f64 = xy.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = xy.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    let syy: f64 = xy.iter().map(|p| (p.1 - my) * (p.1 - my)).sum();
+    (sxx > 0.0 && syy > 0.0).then(|| (sxy / sxx, sxy / (sxx * syy).sqrt()))
+}
+
 /// The marker of series `k`: a circle, a square, a diamond, a triangle, then again.
 fn marker(svg: &mut Svg, k: usize, (x, y): (f64, f64), fill: Color, class: &str) {
     let outline = Stroke::solid(palette::BLACK, 1.0);
@@ -118,8 +141,10 @@ pub fn draw(title: &str, series: &[RateSeries], target: &str, tuned: &str) -> St
         .unwrap_or_else(|| Axis::new(Scale::Log, 0.01, 1.0));
     let y_axis = Axis::fit(
         Scale::Log,
-        all.iter()
-            .flat_map(|p| [p.rounds, p.rounds + p.std.unwrap_or(0.0)]),
+        all.iter().flat_map(|p| {
+            let sd = p.std.unwrap_or(0.0);
+            [p.rounds, p.rounds + sd, (p.rounds - sd).max(p.rounds / 3.0)]
+        }),
         0.08,
     )
     .unwrap_or_else(|| Axis::new(Scale::Log, 1.0, 10.0));
@@ -143,7 +168,7 @@ pub fn draw(title: &str, series: &[RateSeries], target: &str, tuned: &str) -> St
     }
     if series.iter().any(|s| !s.fixed.is_empty()) {
         items.push((
-            format!("grey: one {tuned} value throughout"),
+            format!("grey: one {tuned} throughout"),
             Mark::Line(Stroke::solid(palette::GREY_TEXT, 1.0).alpha(0.6)),
         ));
     }
@@ -160,7 +185,7 @@ pub fn draw(title: &str, series: &[RateSeries], target: &str, tuned: &str) -> St
             if tuned.is_empty() {
                 "mean ± std over seeds".to_string()
             } else {
-                format!("markers: the best {tuned} of each setting, mean ± std over seeds")
+                format!("markers: the best {tuned} of each setting")
             }
         ),
         Font::new(12.5, palette::GREY_TEXT).anchor(Anchor::Middle),
@@ -232,7 +257,7 @@ pub fn draw(title: &str, series: &[RateSeries], target: &str, tuned: &str) -> St
                 continue;
             };
             if let Some(sd) = p.std.filter(|s| *s > 0.0) {
-                let lo = f.px_y((p.rounds - sd).max(p.rounds * 1e-3));
+                let lo = f.px_y((p.rounds - sd).max(p.rounds / 3.0));
                 let hi = f.px_y(p.rounds + sd);
                 if let (Some(lo), Some(hi)) = (lo, hi) {
                     svg.line((px, lo), (px, hi), Stroke::solid(palette::AXIS, 1.2), "std");
@@ -284,6 +309,20 @@ mod tests {
         assert!((c - 1000.0).abs() < 1e-9);
         assert!((lo - 0.5).abs() < 1e-12 && (hi - 2.0).abs() < 1e-12);
         assert_eq!(fit(&[]), None);
+        // A free power law: exponent 1 and correlation 1 on proportional points, 0.5 on a
+        // square root.
+        let pts = [point(10, 0, 100.0), point(40, 0, 25.0), point(10, 4, 260.0)];
+        let (s, r) = power_fit(&pts).unwrap();
+        assert!((s - 1.0).abs() < 1e-9 && (r - 1.0).abs() < 1e-9);
+        let root: Vec<RatePoint> = [(10, 0), (40, 0), (10, 4)]
+            .iter()
+            .map(|&(m, b)| {
+                let p = point(m, b, 1.0);
+                point(m, b, 1000.0 * p.factor().sqrt())
+            })
+            .collect();
+        assert!((power_fit(&root).unwrap().0 - 0.5).abs() < 1e-9);
+        assert_eq!(power_fit(&pts[..2]), None);
         let svg = draw(
             "t",
             &[RateSeries {

@@ -319,9 +319,22 @@ fn rate_figure(c: &Comparison) -> Option<Figure> {
     if series.iter().all(|s| s.best.is_empty()) {
         return None;
     }
+    // In the figure, each tuned key by its first path (a zipped key's others follow it).
+    let tuned_short: String = tuned_keys
+        .iter()
+        .map(|&k| keys[k].paths[0].clone())
+        .collect::<Vec<_>>()
+        .join(", ");
     let tuned: String = tuned_keys
         .iter()
-        .map(|&k| keys[k].path.clone())
+        .map(|&k| match keys[k].paths.len() {
+            1 => keys[k].path.clone(),
+            _ => format!(
+                "{} (with {})",
+                keys[k].paths[0],
+                keys[k].paths[1..].join(", ")
+            ),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let svg = rate::draw(
@@ -330,8 +343,8 @@ fn rate_figure(c: &Comparison) -> Option<Figure> {
             c.layout.name
         ),
         &series,
-        &target.describe(),
-        &tuned,
+        &format!("target: {}", target.describe()),
+        &tuned_short,
     );
     let mut fits = Vec::new();
     for s in &series {
@@ -341,12 +354,21 @@ fn rate_figure(c: &Comparison) -> Option<Figure> {
             } else {
                 format!("{}: ", escape(&s.label))
             };
-            fits.push(format!(
+            let mut text = format!(
                 "{who}c = {} (measured / fitted from {} to {})",
                 crate::plot::format::round_sig(k, 4),
                 crate::plot::format::round_sig(lo, 2),
                 crate::plot::format::round_sig(hi, 2)
-            ));
+            );
+            if let Some((slope, r)) = rate::power_fit(&s.best) {
+                text.push_str(&format!(
+                    "; a free power law rounds ∝ (α² + 1/m)^s fits s = {} (correlation of the \
+                     logarithms {})",
+                    crate::plot::format::round_sig(slope, 2),
+                    crate::plot::format::round_sig(r, 2)
+                ));
+            }
+            fits.push(text);
         }
     }
     let unreached: Vec<String> = series
