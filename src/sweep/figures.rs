@@ -204,7 +204,14 @@ fn overlays(dir: &Path, c: &Comparison, m: OverlayMetric) -> Result<Vec<Figure>,
                 .collect();
             let mut title = m.describe().to_string();
             if let (Some(k), Some(l)) = (axes.col, &col_label) {
-                title.push_str(&format!(" — {} {l}", c.layout.keys[k].path));
+                // The key's name, unless the label starts with it (`lr-0.01`).
+                let key = &c.layout.keys[k];
+                let last = key.paths[0].rsplit('.').next().unwrap_or("");
+                if key.paths.len() == 1 && !l.starts_with(last) {
+                    title.push_str(&format!(" — {} {l}", key.path));
+                } else {
+                    title.push_str(&format!(" — {l}"));
+                }
             }
             if !rest.is_empty() {
                 title.push_str(&format!(" ({})", rest.join(", ")));
