@@ -117,6 +117,9 @@ impl M4 {
     }
 }
 
+/// A polyline's points `(x, y)`.
+pub type Line = Vec<(f64, f64)>;
+
 /// The outline of a band of points `(x, low, high)` over `x` in `n` buckets: its upper edge
 /// (`(x, high)`) and lower edge (`(x, low)`), both in x order. When no bucket holds more than two
 /// points, every point is kept; otherwise each bucket gives its first and last x at the bucket's
@@ -126,7 +129,7 @@ pub fn band_envelope(
     points: &[(f64, f64, f64)],
     x: (f64, f64),
     n: usize,
-) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+) -> (Line, Line) {
     let inside: Vec<&(f64, f64, f64)> = points
         .iter()
         .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite())

@@ -12,7 +12,7 @@
 //! byte-identical figures), every file is written whole or not at all, and a damaged input is
 //! a [`PlotError`] naming the file and line before anything is written.
 //!
-//! The rooms: chart primitives ([`svg`], [`palette`], [`scale`], [`format`], [`downsample`],
+//! The rooms: chart primitives ([`svg`], [`palette`], [`scale`], [`format`](mod@format), [`downsample`],
 //! `chart`, `legend`), one file per figure family (`curves`, `timeline`, `windows`,
 //! `trajectory` with [`plane`], `surface`, `contour` and `eigen`; for sweeps [`heatmap`],
 //! [`overlay`] and [`rate`]), the reports (`report`, `compare`, sharing `html`; the sweep's
