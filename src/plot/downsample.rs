@@ -125,11 +125,7 @@ pub type Line = Vec<(f64, f64)>;
 /// points, every point is kept; otherwise each bucket gives its first and last x at the bucket's
 /// highest high (upper edge) and lowest low (lower edge), so the drawn band covers every point's
 /// band whatever the number of points. Points outside `x` or not finite are left out.
-pub fn band_envelope(
-    points: &[(f64, f64, f64)],
-    x: (f64, f64),
-    n: usize,
-) -> (Line, Line) {
+pub fn band_envelope(points: &[(f64, f64, f64)], x: (f64, f64), n: usize) -> (Line, Line) {
     let inside: Vec<&(f64, f64, f64)> = points
         .iter()
         .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite())

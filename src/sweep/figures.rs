@@ -157,14 +157,12 @@ fn heatmap(c: &Comparison, m: OverlayMetric) -> Figure {
     }
 }
 
+/// The comparison's mean and sample standard deviation, with no mean for no values.
 fn mean_std(v: &[f64]) -> (Option<f64>, Option<f64>) {
     if v.is_empty() {
         return (None, None);
     }
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let std = (v.len() > 1)
-        .then(|| (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt());
+    let (mean, std) = super::table::mean_std(v);
     (Some(mean), std)
 }
 
@@ -411,4 +409,99 @@ fn rate_figure(c: &Comparison) -> Option<Figure> {
         svg,
         caption,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::Layout;
+
+    /// A cell directory with rounds.csv (`(round, loss, accuracy)` rows), summary.json and
+    /// scenario.json, as a run writes them.
+    fn cell(dir: &Path, name: &str, status: &str, rows: &[(u32, f64, f64)]) {
+        let d = dir.join("cells").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let mut csv = String::from(
+            "round,loss,grad_norm,good,byzantine_in_good,agg_error,no_reference,faults,accuracy\n",
+        );
+        for (r, l, a) in rows {
+            csv.push_str(&format!("{r},{l},1,4,1,,0,0,{a}\n"));
+        }
+        std::fs::write(d.join("rounds.csv"), csv).unwrap();
+        std::fs::write(
+            d.join("summary.json"),
+            format!(
+                "{{\"status\": \"{status}\", \"rounds\": {}, \"expelled\": {{\"byzantine\": 0, \"honest\": 0}}}}",
+                rows.len() - 1
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("scenario.json"),
+            "{\"workers\": {\"honest\": 3, \"byzantine\": 1}}",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn test_accuracy_is_shown_when_the_cells_report_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::parse(
+            r#"{"name": "acc", "seed": 1, "rounds": 2, "problem": {"kind": "mlp"},
+                "aggregator": {"kind": "mean"},
+                "sweep": {"aggregator": [{"kind": "mean"}, {"kind": "median"}], "seed": [1, 2]}}"#,
+            "acc.json",
+        )
+        .unwrap();
+        let dir = tmp.path();
+        cell(
+            dir,
+            "mean__seed-1",
+            "completed",
+            &[(0, 2.3, 0.1), (1, 1.0, 0.6), (2, 0.5, 0.7)],
+        );
+        cell(
+            dir,
+            "mean__seed-2",
+            "completed",
+            &[(0, 2.3, 0.1), (1, 1.1, 0.5), (2, 0.6, 0.8)],
+        );
+        cell(
+            dir,
+            "median__seed-1",
+            "completed",
+            &[(0, 2.3, 0.1), (1, 1.0, 0.9), (2, 0.4, 0.9)],
+        );
+        cell(
+            dir,
+            "median__seed-2",
+            "diverged",
+            &[(0, 2.3, 0.1), (1, f64::INFINITY, 0.1)],
+        );
+        let c = Comparison::read(dir, &layout).unwrap();
+        let figs = figures(dir, &c).unwrap();
+        let files: Vec<&str> = figs.iter().map(|f| f.file.as_str()).collect();
+        assert_eq!(files, ["heatmap.svg", "overlay.svg"]);
+        let heat = &figs[0].svg;
+        assert!(
+            heat.contains("final test accuracy, mean over 2 seeds"),
+            "{heat}"
+        );
+        assert!(heat.contains("higher is better"));
+        // mean: (70 + 80) / 2 %; median: the seed that did not diverge, hatched.
+        assert!(
+            heat.contains(">75.0%</text>") && heat.contains(">± 7.1</text>"),
+            "{heat}"
+        );
+        assert!(heat.contains(">90.0%</text>") && heat.contains(">1/2 diverged</text>"));
+        // The fixed 0-100 % colour scale.
+        assert!(
+            heat.contains(">0%</text>") && heat.contains(">100%</text>"),
+            "{heat}"
+        );
+        let overlay = &figs[1].svg;
+        assert!(overlay.contains("test accuracy (%)"));
+        assert!(overlay.contains("median (1/2 seeds diverged)"));
+        assert!(!figs[1].caption.contains("f*"));
+    }
 }

@@ -215,7 +215,7 @@ pub fn read_cell(dir: &Path, target: Option<&Target>) -> Result<CellResult, Erro
 }
 
 /// Mean and sample standard deviation (None with fewer than two values).
-fn mean_std(values: &[f64]) -> (f64, Option<f64>) {
+pub(crate) fn mean_std(values: &[f64]) -> (f64, Option<f64>) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     if values.len() < 2 {
