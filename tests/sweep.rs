@@ -629,6 +629,16 @@ fn a_target_gives_rounds_to_target_and_swept_workers_the_rate_figure() {
     assert!(settings >= 1);
     assert_eq!(svg.matches("class=\"best\"").count(), settings, "{csv}");
     assert!(text(&out_dir.join("report.html")).contains("(α² + 1/m), fitted"));
+    // On one thread: the same files, byte for byte.
+    let one = tmp.path().join("rate-one");
+    assert_code(&sweep(tmp.path(), &file, &one, &["--quiet"]), 0);
+    for f in figures
+        .iter()
+        .map(String::as_str)
+        .chain(["comparison.csv", "report.html"])
+    {
+        assert_eq!(text(&one.join(f)), text(&out_dir.join(f)), "{f}");
+    }
 
     // A zipped value of the wrong length: exit 2, its position named, nothing written.
     let mut bad = v.clone();
