@@ -291,7 +291,7 @@ fn run_sweep_command(
     let outcome = run_sweep(&sweep, &config)?;
     if !o.quiet {
         let what = if outcome.compared {
-            "comparison.csv, comparison.md and report.html written".to_string()
+            "comparison.csv, comparison.md, the figures and report.html written".to_string()
         } else if outcome.interrupted {
             "interrupted: continue with --resume".to_string()
         } else {

@@ -204,13 +204,20 @@ fn scenario_names() -> Vec<String> {
     names
 }
 
-/// The shipped scenarios the built-in binary runs: all but the sweep and those naming the
-/// examples' kinds.
+/// The shipped scenarios the built-in binary runs: all but the sweeps and those naming the
+/// examples' kinds. Of the sweeps, `SWEEP` is run whole; the others (hundreds of cells, such as
+/// rate_scaling) are too long for a debug build, and tests/sweep.rs runs their features at a
+/// small scale.
 fn builtin_scenarios() -> Vec<String> {
     let examples: Vec<&str> = with_examples().iter().map(|(n, _)| *n).collect();
+    let is_sweep = |n: &str| {
+        let text = std::fs::read_to_string(root().join("scenarios").join(format!("{n}.json")))
+            .unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|v| v.get("sweep").is_some())
+    };
     scenario_names()
         .into_iter()
-        .filter(|n| n != SWEEP && !examples.contains(&n.as_str()))
+        .filter(|n| !is_sweep(n) && !examples.contains(&n.as_str()))
         .collect()
 }
 
@@ -225,6 +232,11 @@ fn with_examples() -> Vec<(&'static str, safeguard_sim::registry::Registry)> {
 
 /// The shipped sweep (its cells are run directories too).
 const SWEEP: &str = "sweep_small";
+
+/// The other shipped sweeps, too long for a debug build: tests/sweep.rs runs their features
+/// (rate_scaling: a target, zipped keys, swept workers, the rate figure) on small grids, and
+/// `validate` checks them below.
+const OTHER_SWEEPS: [&str; 1] = ["rate_scaling"];
 
 /// Every run directory made from the shipped scenarios: one per scenario, one per cell of the
 /// sweep, and the comparison of the quickstart with its mean and oracle twins.
@@ -337,9 +349,14 @@ fn the_tests_below_cover_every_shipped_scenario() {
         .into_iter()
         .chain(with_examples().iter().map(|(n, _)| n.to_string()))
         .chain([SWEEP.to_string()])
+        .chain(OTHER_SWEEPS.iter().map(|n| n.to_string()))
         .collect();
     covered.sort();
     assert_eq!(covered, scenario_names());
+    for name in OTHER_SWEEPS {
+        let path = root().join("scenarios").join(format!("{name}.json"));
+        assert_code(&run_in(&root(), &["validate", path.to_str().unwrap()]), 0);
+    }
     // The built-in ones, the shipped examples excepted, are the ones the binary validates.
     for name in builtin_scenarios() {
         let path = root().join("scenarios").join(format!("{name}.json"));

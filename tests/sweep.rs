@@ -50,6 +50,139 @@ fn text(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// Every SVG of the sweep directory parses as XML; the report's links and figures name files
+/// that exist, its in-page links name ids that exist, and its ids are unique. Returns the SVG
+/// files, sorted.
+fn check_figures_and_report(dir: &Path) -> Vec<String> {
+    let mut svgs: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".svg"))
+        .collect();
+    svgs.sort();
+    for f in &svgs {
+        let t = text(&dir.join(f));
+        if let Err(e) = roxmltree::Document::parse(&t) {
+            panic!("{f}: {e}");
+        }
+    }
+    let page = text(&dir.join("report.html"));
+    let html = scraper::Html::parse_document(&page);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    let ids: Vec<&str> = html
+        .select(&sel("[id]"))
+        .filter_map(|e| e.value().attr("id"))
+        .collect();
+    let unique: std::collections::BTreeSet<&&str> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "duplicate ids in report.html");
+    let mut links = 0;
+    for a in html.select(&sel("a[href]")) {
+        let href = a.value().attr("href").unwrap();
+        match href.strip_prefix('#') {
+            Some(id) => assert!(ids.contains(&id), "no element #{id}"),
+            None => assert!(dir.join(href).is_file(), "the report links {href}, absent"),
+        }
+        links += 1;
+    }
+    assert!(links > 0);
+    let mut figures: Vec<String> = html
+        .select(&sel("figure[data-file]"))
+        .map(|f| {
+            assert_eq!(f.select(&sel("svg")).count(), 1);
+            assert!(f.select(&sel("figcaption")).next().is_some());
+            f.value().attr("data-file").unwrap().to_string()
+        })
+        .collect();
+    figures.sort();
+    assert_eq!(
+        figures, svgs,
+        "the report shows every figure, and only those"
+    );
+    svgs
+}
+
+fn class_of<'a>(n: &roxmltree::Node<'a, '_>) -> &'a str {
+    n.attribute("class").unwrap_or("")
+}
+
+/// heatmap.svg against comparison.csv (`lines`): one cell per group in row-major order, marked
+/// as its seeds ended, its value the mean final loss above the known minimum.
+fn check_heatmap(dir: &Path, lines: &[&str]) {
+    let svg = text(&dir.join("heatmap.svg"));
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let cells: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("g") && class_of(n).starts_with("cell"))
+        .map(|n| class_of(&n))
+        .collect();
+    let groups: Vec<Vec<&str>> = lines
+        .iter()
+        .filter(|l| l.starts_with("mean,"))
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(cells.len(), groups.len());
+    let fstar = summary(&dir.join("cells").join(CELLS[0]))["known_min_loss"]
+        .as_f64()
+        .unwrap();
+    for (class, g) in cells.iter().zip(&groups) {
+        let status = g[5];
+        if status == "2 diverged" {
+            assert!(class.contains("all-diverged"), "{class} {status}");
+        } else if status.contains("diverged") {
+            assert!(class.contains("some-diverged"), "{class} {status}");
+        } else {
+            assert!(!class.contains("diverged"), "{class} {status}");
+            let shown: f64 = class.split("value-").nth(1).unwrap().parse().unwrap();
+            let mean: f64 = g[7].parse().unwrap();
+            assert!(
+                ((mean - fstar) - shown).abs() <= 1e-12 * shown.abs().max(1e-300) + 1e-15,
+                "{class}: {shown} against {}",
+                mean - fstar
+            );
+        }
+    }
+}
+
+/// An overlay with two curves, each a mean line and a band, drawn up to the last round.
+fn check_overlay(dir: &Path, file: &str, last_round: f64) -> String {
+    let svg = text(&dir.join(file));
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    for i in 0..2 {
+        let band = doc
+            .descendants()
+            .find(|n| class_of(n) == format!("band band-{i}"));
+        assert!(
+            band.is_some_and(|b| b.has_tag_name("polygon")),
+            "{file}: band {i}"
+        );
+        let line = doc
+            .descendants()
+            .find(|n| class_of(n) == format!("series mean curve-{i}"))
+            .unwrap_or_else(|| panic!("{file}: curve {i}"));
+        assert!(line.descendants().any(|n| n.has_tag_name("polyline")));
+    }
+    // The x axis ends at the last round.
+    let ticks: Vec<f64> = doc
+        .descendants()
+        .filter(|n| class_of(n) == "tick-x")
+        .filter_map(|n| n.text()?.replace('\u{2009}', "").parse().ok())
+        .collect();
+    let top = ticks.iter().copied().fold(0.0, f64::max);
+    assert!(top <= last_round && top >= 0.6 * last_round, "{ticks:?}");
+    svg
+}
+
+/// The output files compared byte for byte between two runs of a sweep.
+const COMPARED: [&str; 7] = [
+    "comparison.csv",
+    "comparison.md",
+    "report.html",
+    "sweep.json",
+    "heatmap.svg",
+    "overlay-sign_flip.svg",
+    "overlay-zero.svg",
+];
+
 const CELLS: [&str; 8] = [
     "mean__sign_flip__seed-1",
     "mean__sign_flip__seed-2",
@@ -146,15 +279,18 @@ fn a_small_sweep_writes_every_output_whatever_the_jobs() {
     }
     assert!(html.contains("href=\"comparison.csv\""));
 
-    // The same sweep on one thread: the same comparison, byte for byte.
+    // The figures: a heatmap and one overlay per attack, every one in the report.
+    assert_eq!(
+        check_figures_and_report(&two),
+        ["heatmap.svg", "overlay-sign_flip.svg", "overlay-zero.svg"]
+    );
+    check_heatmap(&two, &lines);
+    check_overlay(&two, "overlay-zero.svg", 300.0);
+
+    // The same sweep on one thread: the same outputs, byte for byte.
     let one = tmp.path().join("one");
     assert_code(&sweep(tmp.path(), &file, &one, &["--quiet"]), 0);
-    for f in [
-        "comparison.csv",
-        "comparison.md",
-        "report.html",
-        "sweep.json",
-    ] {
+    for f in COMPARED {
         assert_eq!(text(&one.join(f)), text(&two.join(f)), "{f}");
     }
     // Refused without --force; --force replaces the earlier sweep.
@@ -189,12 +325,7 @@ fn shards_merged_give_the_unsharded_comparison() {
     args.extend(["--out", merged.to_str().unwrap()]);
     let out = run_in(tmp.path(), &args);
     assert_code(&out, 0);
-    for f in [
-        "comparison.csv",
-        "comparison.md",
-        "report.html",
-        "sweep.json",
-    ] {
+    for f in COMPARED {
         assert_eq!(text(&merged.join(f)), text(&whole.join(f)), "{f}");
     }
     for c in CELLS {
@@ -253,7 +384,7 @@ fn resume_runs_only_what_is_missing_and_ends_with_the_same_comparison() {
         text(&summary).replace("\"status\": \"completed\"", "\"status\": \"interrupted\""),
     )
     .unwrap();
-    for f in ["comparison.csv", "comparison.md", "report.html"] {
+    for f in &COMPARED[..3] {
         std::fs::remove_file(cut.join(f)).unwrap();
     }
     // Without --resume the directory is refused; with it, three cells run again.
@@ -266,6 +397,9 @@ fn resume_runs_only_what_is_missing_and_ends_with_the_same_comparison() {
         "{err}"
     );
     assert_eq!(text(&cut.join("comparison.csv")), reference);
+    for f in COMPARED {
+        assert_eq!(text(&cut.join(f)), text(&whole.join(f)), "{f}");
+    }
 
     // --resume of a different sweep into that directory is refused.
     let mut other = small_sweep("resumed", 200);
@@ -319,10 +453,22 @@ fn ctrl_c_stops_a_sweep_and_resume_finishes_it() {
         &sweep(tmp.path(), &file, &fresh, &["--quiet", "--jobs", "2"]),
         0,
     );
-    assert_eq!(
-        text(&out_dir.join("comparison.csv")),
-        text(&fresh.join("comparison.csv"))
+    for f in COMPARED {
+        assert_eq!(text(&out_dir.join(f)), text(&fresh.join(f)), "{f}");
+    }
+    // 1500 rounds: the mean diverges under the sign flip with both seeds. The heatmap marks it,
+    // the overlay says so and crosses each divergence.
+    let csv = text(&fresh.join("comparison.csv"));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        csv.contains("mean,mean__sign_flip,mean,sign_flip,,2 diverged,"),
+        "{csv}"
     );
+    check_figures_and_report(&fresh);
+    check_heatmap(&fresh, &lines);
+    let svg = check_overlay(&fresh, "overlay-sign_flip.svg", 1500.0);
+    assert!(svg.contains("mean (2/2 seeds diverged)"));
+    assert_eq!(svg.matches("class=\"diverged\"").count(), 2 * 2);
 }
 
 #[test]
@@ -350,4 +496,161 @@ fn sweep_options_and_bad_sweep_blocks_are_bad_input() {
         "{err}"
     );
     assert!(!tmp.path().join("bad-out").exists());
+}
+
+/// The rounds to reach a target, recomputed from a cell's rounds.csv: the first round whose
+/// centred `window`-round mean loss is within `gap` of the known minimum.
+fn rounds_to_target(run: &Path, gap: f64, window: i64) -> Option<i64> {
+    let fstar = summary(run)["known_min_loss"].as_f64().unwrap();
+    let rows: Vec<(i64, f64)> = csv_rows(&run.join("rounds.csv"))
+        .iter()
+        .map(|r| (r[0].parse().unwrap(), r[1].parse().unwrap()))
+        .collect();
+    let last = rows.last().unwrap().0;
+    rows.iter().map(|r| r.0).find(|&t| {
+        let (a, b) = (t - window / 2, t - window / 2 + window);
+        if a < 0 || b - 1 > last {
+            return false;
+        }
+        let w: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.0 >= a && r.0 < b)
+            .map(|r| r.1)
+            .collect();
+        w.iter().sum::<f64>() / w.len() as f64 <= fstar + gap
+    })
+}
+
+#[test]
+fn a_target_gives_rounds_to_target_and_swept_workers_the_rate_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = json!({
+        "name": "rate", "seed": 1, "rounds": 300,
+        "workers": {"honest": 6, "byzantine": 0},
+        "problem": {"kind": "saddle", "dim": 4, "negative_dims": 1},
+        "optimizer": {"lr": 0.05, "perturbation": 0.0},
+        "aggregator": {"kind": "mean"},
+        "attack": {"kind": "zero"},
+        "eval_every": 1,
+        "target": {"loss_gap": 0.05, "window": 5},
+        "sweep": {
+            "workers": [{"honest": 6, "byzantine": 0}, {"honest": 5, "byzantine": 1},
+                        {"honest": 12, "byzantine": 0}],
+            "optimizer.lr+rounds": [[0.05, 300], [0.1, 150]],
+            "seed": [1, 2]
+        }
+    });
+    let file = write(tmp.path(), &v);
+    let out_dir = tmp.path().join("rate");
+    assert_code(
+        &sweep(tmp.path(), &file, &out_dir, &["--quiet", "--jobs", "2"]),
+        0,
+    );
+    let csv = text(&out_dir.join("comparison.csv"));
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "row",
+            "cell",
+            "workers",
+            "optimizer.lr+rounds",
+            "seed",
+            "status",
+            "rounds",
+            "final_loss",
+            "best_loss",
+            "expelled_byzantine",
+            "expelled_honest",
+            "rounds_to_target",
+            "target_reached"
+        ]
+    );
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let mut reached = 0;
+    for r in rows.iter().filter(|r| r[0] == "cell") {
+        // The zipped key set both fields.
+        let s: serde_json::Value = serde_json::from_str(&text(
+            &out_dir.join("cells").join(r[1]).join("scenario.json"),
+        ))
+        .unwrap();
+        let (lr, rounds) = (
+            s["optimizer"]["lr"].as_f64().unwrap(),
+            s["rounds"].as_u64().unwrap(),
+        );
+        assert_eq!(rounds, if lr == 0.05 { 300 } else { 150 }, "{}", r[1]);
+        assert_eq!(r[3], if lr == 0.05 { "lr-0.05" } else { "lr-0.1" });
+        let want = rounds_to_target(&out_dir.join("cells").join(r[1]), 0.05, 5);
+        assert_eq!(
+            r[11],
+            want.map(|t| t.to_string()).unwrap_or_default(),
+            "{}",
+            r[1]
+        );
+        assert_eq!(r[12], if want.is_some() { "1" } else { "0" });
+        reached += usize::from(want.is_some());
+    }
+    assert!(
+        reached >= 6,
+        "only {reached} of 12 cells reached the target"
+    );
+    // Group rows: the mean over the seeds that reached it, and the share that did.
+    for r in rows.iter().filter(|r| r[0] == "mean") {
+        let cells: Vec<&Vec<&str>> = rows
+            .iter()
+            .filter(|c| c[0] == "cell" && c[2] == r[2] && c[3] == r[3])
+            .collect();
+        let got: Vec<f64> = cells.iter().filter_map(|c| c[11].parse().ok()).collect();
+        let share = got.len() as f64 / cells.len() as f64;
+        assert_eq!(r[12].parse::<f64>().unwrap(), share);
+        if !got.is_empty() {
+            let mean = got.iter().sum::<f64>() / got.len() as f64;
+            assert!((r[11].parse::<f64>().unwrap() - mean).abs() < 1e-9);
+        }
+    }
+    let md = text(&out_dir.join("comparison.md"));
+    assert!(md.contains("## rounds to reach the target"), "{md}");
+    assert!(md.contains("centred mean has loss − f* ≤ 0.05"), "{md}");
+    // The rate figure: one marker per machine setting where some step size reached the target
+    // with both seeds.
+    let figures = check_figures_and_report(&out_dir);
+    assert!(figures.contains(&"rate.svg".to_string()), "{figures:?}");
+    let settings = rows
+        .iter()
+        .filter(|r| r[0] == "mean" && r[12] == "1")
+        .map(|r| r[2])
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let svg = text(&out_dir.join("rate.svg"));
+    assert!(settings >= 1);
+    assert_eq!(svg.matches("class=\"best\"").count(), settings, "{csv}");
+    assert!(text(&out_dir.join("report.html")).contains("(α² + 1/m), fitted"));
+    // On one thread: the same files, byte for byte.
+    let one = tmp.path().join("rate-one");
+    assert_code(&sweep(tmp.path(), &file, &one, &["--quiet"]), 0);
+    for f in figures
+        .iter()
+        .map(String::as_str)
+        .chain(["comparison.csv", "report.html"])
+    {
+        assert_eq!(text(&one.join(f)), text(&out_dir.join(f)), "{f}");
+    }
+
+    // A zipped value of the wrong length: exit 2, its position named, nothing written.
+    let mut bad = v.clone();
+    bad["name"] = json!("bad_zip");
+    bad["sweep"]["optimizer.lr+rounds"][1] = json!([0.1]);
+    let file = write(tmp.path(), &bad);
+    let out = sweep(tmp.path(), &file, &tmp.path().join("bad-zip"), &[]);
+    assert_code(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sweep.optimizer.lr+rounds[1]: expected an array of 2 values"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("bad-zip").exists());
 }

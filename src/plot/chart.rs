@@ -263,6 +263,11 @@ pub enum SeriesData {
     Points(Vec<(f64, f64)>),
     /// A step function: each value holds until the next point.
     Steps(Vec<(f64, f64)>),
+    /// A band `(round, low, high)` (the mean ± one standard deviation across seeds), filled in
+    /// the series' colour at the stroke's opacity. Downsampled per panel to the per-bucket lowest
+    /// low and highest high ([`super::downsample::band_envelope`]), so it covers every round's
+    /// band.
+    Band(Vec<(f64, f64, f64)>),
     /// Points downsampled while reading: one envelope for the whole run, one for the zoom.
     Buckets {
         /// Over the whole run.
@@ -288,6 +293,7 @@ impl Series {
     fn values(&self) -> Vec<f64> {
         match &self.data {
             SeriesData::Points(p) | SeriesData::Steps(p) => p.iter().map(|p| p.1).collect(),
+            SeriesData::Band(b) => b.iter().flat_map(|p| [p.1, p.2]).collect(),
             SeriesData::Buckets { main, .. } => {
                 main.y_range().map(|(a, b)| vec![a, b]).unwrap_or_default()
             }
@@ -298,6 +304,7 @@ impl Series {
     fn len(&self) -> usize {
         match &self.data {
             SeriesData::Points(p) => p.len(),
+            SeriesData::Band(b) => b.len(),
             SeriesData::Steps(_) => usize::MAX,
             SeriesData::Buckets { main, .. } => usize::try_from(main.count()).unwrap_or(usize::MAX),
         }
@@ -324,6 +331,8 @@ impl Series {
                 m.map(|m| m.points().into_iter().filter(keep).collect())
                     .unwrap_or_default()
             }
+            // A band has no line: see `draw_band`.
+            SeriesData::Band(_) => Vec::new(),
         }
     }
 }
@@ -552,6 +561,10 @@ fn draw_panel_data(svg: &mut Svg, f: &Frame, row: &TimeRow, zoom: bool) {
         }
     }
     for s in &row.series {
+        if let SeriesData::Band(b) = &s.data {
+            any |= draw_band(svg, f, b, s);
+            continue;
+        }
         let pts = s.panel_points(x, f.rect.w, zoom, row.y_scale);
         // Within a quarter pixel of the envelope; sparse series keep every point (and dot).
         let px = if s.len() <= 40 {
@@ -607,6 +620,28 @@ fn draw_panel_data(svg: &mut Svg, f: &Frame, row: &TimeRow, zoom: bool) {
             "note",
         );
     }
+}
+
+/// Draw band `b` of series `s` in frame `f` as one filled polygon per stretch of rounds whose
+/// ends have a place on the y scale; true when something was drawn.
+fn draw_band(svg: &mut Svg, f: &Frame, b: &[(f64, f64, f64)], s: &Series) -> bool {
+    let (upper, lower) =
+        super::downsample::band_envelope(b, (f.x.lo, f.x.hi), f.rect.w.max(1.0) as usize);
+    let mut outline: Vec<(f64, f64)> = f.px_all(&upper);
+    let low: Vec<(f64, f64)> = f.px_all(&lower);
+    if outline.len() != upper.len() || low.len() != lower.len() || outline.len() < 2 {
+        // Values without a place on the scale (a log axis and values <= 0): no band at all,
+        // rather than a wrong one.
+        return false;
+    }
+    outline.extend(low.into_iter().rev());
+    svg.polygon(
+        &outline,
+        s.stroke.color,
+        s.stroke.opacity,
+        &format!("band {}", s.class),
+    );
+    true
 }
 
 /// Height of one time row with a plot area of `plot_h` pixels.

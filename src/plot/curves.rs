@@ -163,12 +163,23 @@ pub(crate) fn single_row_svg(
     legend: &[LegendItem],
     row: &TimeRow,
 ) -> String {
+    single_row_svg_with(class, title, legend, row, |_, _| {})
+}
+
+/// [`single_row_svg`], then `extra` draws over the row's frames (marks a row cannot hold).
+pub(crate) fn single_row_svg_with(
+    class: &str,
+    title: &str,
+    legend: &[LegendItem],
+    row: &TimeRow,
+    extra: impl FnOnce(&mut Svg, &chart::RowFrames),
+) -> String {
     let legend_h = legend::legend_height(legend, WIDTH - 40.0);
     let height = 36.0 + legend_h + chart::row_height(PLOT_H, row.titled()) + 8.0;
     let mut svg = Svg::new(WIDTH, height, class);
     let mut y = chart::draw_title(&mut svg, title);
     y += legend::draw_legend(&mut svg, legend, y);
-    chart::draw_time_row(
+    let frames = chart::draw_time_row(
         &mut svg,
         Rect {
             x: 0.0,
@@ -178,6 +189,7 @@ pub(crate) fn single_row_svg(
         },
         row,
     );
+    extra(&mut svg, &frames);
     svg.finish()
 }
 

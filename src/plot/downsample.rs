@@ -117,6 +117,55 @@ impl M4 {
     }
 }
 
+/// A polyline's points `(x, y)`.
+pub type Line = Vec<(f64, f64)>;
+
+/// The outline of a band of points `(x, low, high)` over `x` in `n` buckets: its upper edge
+/// (`(x, high)`) and lower edge (`(x, low)`), both in x order. When no bucket holds more than two
+/// points, every point is kept; otherwise each bucket gives its first and last x at the bucket's
+/// highest high (upper edge) and lowest low (lower edge), so the drawn band covers every point's
+/// band whatever the number of points. Points outside `x` or not finite are left out.
+pub fn band_envelope(points: &[(f64, f64, f64)], x: (f64, f64), n: usize) -> (Line, Line) {
+    let inside: Vec<&(f64, f64, f64)> = points
+        .iter()
+        .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite())
+        .filter(|p| p.0 >= x.0 && p.0 <= x.1)
+        .collect();
+    let n = n.max(1);
+    let span = if x.1 > x.0 { x.1 - x.0 } else { 1.0 };
+    let bucket = |px: f64| ((((px - x.0) / span) * n as f64) as usize).min(n - 1);
+    // (first x, last x, lowest low, highest high, count) per bucket, in x order.
+    let mut buckets: Vec<(usize, f64, f64, f64, f64, usize)> = Vec::new();
+    for p in &inside {
+        let k = bucket(p.0);
+        match buckets.last_mut() {
+            Some(b) if b.0 == k => {
+                b.2 = p.0;
+                b.3 = b.3.min(p.1);
+                b.4 = b.4.max(p.2);
+                b.5 += 1;
+            }
+            _ => buckets.push((k, p.0, p.0, p.1, p.2, 1)),
+        }
+    }
+    if buckets.iter().all(|b| b.5 <= 2) {
+        let upper = inside.iter().map(|p| (p.0, p.2)).collect();
+        let lower = inside.iter().map(|p| (p.0, p.1)).collect();
+        return (upper, lower);
+    }
+    let mut upper = Vec::with_capacity(2 * buckets.len());
+    let mut lower = Vec::with_capacity(2 * buckets.len());
+    for &(_, first, last, lo, hi, _) in &buckets {
+        upper.push((first, hi));
+        lower.push((first, lo));
+        if last > first {
+            upper.push((last, hi));
+            lower.push((last, lo));
+        }
+    }
+    (upper, lower)
+}
+
 /// The points of a step function (the value holds until the next point) as a polyline.
 pub fn steps(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let mut out: Vec<(f64, f64)> = Vec::with_capacity(points.len() * 2);
@@ -178,6 +227,32 @@ mod tests {
         m.push(f64::NAN, 1.0);
         m.push(20_000.0, 1.0);
         assert_eq!(m.count(), 10_001);
+    }
+
+    #[test]
+    fn band_envelope_covers_every_point() {
+        // Few points: all kept.
+        let few = [(0.0, 1.0, 2.0), (5.0, 0.5, 3.0), (10.0, 1.0, 1.5)];
+        let (up, low) = band_envelope(&few, (0.0, 10.0), 100);
+        assert_eq!(up, vec![(0.0, 2.0), (5.0, 3.0), (10.0, 1.5)]);
+        assert_eq!(low, vec![(0.0, 1.0), (5.0, 0.5), (10.0, 1.0)]);
+        // 100,000 points in 50 buckets: at most 100 points per edge, and the extremes survive.
+        let many: Vec<(f64, f64, f64)> = (0..100_000)
+            .map(|i| {
+                let x = f64::from(i);
+                let spike = if i == 61_234 { 50.0 } else { 0.0 };
+                (x, -1.0 - spike, 1.0 + spike)
+            })
+            .collect();
+        let (up, low) = band_envelope(&many, (0.0, 99_999.0), 50);
+        assert!(up.len() <= 100 && low.len() == up.len());
+        assert_eq!(up.iter().map(|p| p.1).fold(f64::MIN, f64::max), 51.0);
+        assert_eq!(low.iter().map(|p| p.1).fold(f64::MAX, f64::min), -51.0);
+        assert_eq!(up.first().map(|p| p.0), Some(0.0));
+        assert_eq!(up.last().map(|p| p.0), Some(99_999.0));
+        // Outside the range or not finite: left out.
+        let (up, _) = band_envelope(&[(-1.0, 0.0, 1.0), (1.0, f64::NAN, 1.0)], (0.0, 1.0), 4);
+        assert!(up.is_empty());
     }
 
     #[test]

@@ -108,14 +108,18 @@ pub fn settings_table(scenario: &serde_json::Map<String, serde_json::Value>) -> 
 }
 
 /// A figure: the SVG inline, a caption, and the file it came from.
+///
+/// The SVG's ids (its clip paths) are prefixed with the figure's anchor: ids are global to an
+/// HTML page, and two inline figures with the same `clip1` would clip each other's curves.
 pub fn figure(h: &mut String, number: usize, file: &str, svg: &str, caption: &str) {
+    let id = anchor(file);
     let _ = writeln!(
         h,
         "<figure id=\"{}\" data-file=\"{}\">",
-        escape(&anchor(file)),
+        escape(&id),
         escape(file)
     );
-    h.push_str(svg.trim_end());
+    h.push_str(&inline_svg(file, svg));
     h.push('\n');
     let _ = writeln!(
         h,
@@ -123,6 +127,14 @@ pub fn figure(h: &mut String, number: usize, file: &str, svg: &str, caption: &st
         caption,
         escape(file)
     );
+}
+
+/// The SVG of `file` as a page inlines it: trimmed, its ids prefixed with the file's anchor.
+pub fn inline_svg(file: &str, svg: &str) -> String {
+    let id = anchor(file);
+    svg.trim_end()
+        .replace("id=\"clip", &format!("id=\"{id}-clip"))
+        .replace("url(#clip", &format!("url(#{id}-clip"))
 }
 
 /// An HTML id for a file name.

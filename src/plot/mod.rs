@@ -12,10 +12,11 @@
 //! byte-identical figures), every file is written whole or not at all, and a damaged input is
 //! a [`PlotError`] naming the file and line before anything is written.
 //!
-//! The rooms: chart primitives ([`svg`], [`palette`], [`scale`], [`format`], [`downsample`],
+//! The rooms: chart primitives ([`svg`], [`palette`], [`scale`], [`format`](mod@format), [`downsample`],
 //! `chart`, `legend`), one file per figure family (`curves`, `timeline`, `windows`,
-//! `trajectory` with [`plane`], `surface`, `contour` and `eigen`), the reports (`report`,
-//! `compare`, sharing `html`).
+//! `trajectory` with [`plane`], `surface`, `contour` and `eigen`; for sweeps [`heatmap`],
+//! [`overlay`] and [`rate`]), the reports (`report`, `compare`, sharing `html`; the sweep's
+//! report is in `crate::sweep::report`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -29,10 +30,13 @@ mod data;
 pub mod downsample;
 mod eigen;
 pub mod format;
-mod html;
+pub mod heatmap;
+pub(crate) mod html;
 mod legend;
+pub mod overlay;
 pub mod palette;
 pub mod plane;
+pub mod rate;
 mod report;
 pub mod scale;
 mod surface;

@@ -27,7 +27,7 @@
 //! [`SAMPLE_BUDGET`] numbers: when more would be needed, every other sample is dropped and the
 //! sampling interval doubles (so the samples stay evenly spaced and the first and last rounds are
 //! always kept). PCA itself runs on at most `sqrt(10⁹ / d)` (and 256) evenly spaced samples
-//! through their Gram matrix. The surface and its minima: [`super::surface`].
+//! through their Gram matrix. The surface and its minima: `super::surface`.
 //!
 //! Everything is computed in a fixed order: the files are byte-identical for the same run.
 

@@ -168,9 +168,20 @@ fn full_run_writes_every_figure_and_the_report() {
     let report = read(dir, "report.html");
     for name in &names[..6] {
         let svg = svg_doc(dir, name);
-        assert!(report.contains(svg.trim_end()), "{name} not inlined");
+        assert!(
+            report.contains(&super::html::inline_svg(name, &svg)),
+            "{name} not inlined"
+        );
         assert!(report.contains(&format!("data-file=\"{name}\"")));
     }
+    // Ids are unique in the page (two inline figures must not share a clip path).
+    let ids: Vec<&str> = report
+        .split(" id=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    let unique: std::collections::BTreeSet<&&str> = ids.iter().collect();
+    assert!(ids.len() > 6 && unique.len() == ids.len(), "{ids:?}");
     // Escaped run name, no raw markup from the input.
     assert!(report.contains("synthetic &lt;run&gt; &amp; co"));
     assert!(!report.contains("<run>"));

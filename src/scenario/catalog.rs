@@ -132,9 +132,22 @@ pub fn json_schema(registry: &Registry) -> Value {
             props.insert(
                 "sweep".into(),
                 json!({
-                    "description": "Makes the file a sweep: for each key (a scenario field, or a dotted path into one such as `optimizer.lr`), the array of values to try; the runs are the grid product, in key order. `seed` is the replicate: comparisons report the mean and standard deviation over seeds.",
+                    "description": "Makes the file a sweep: for each key (a scenario field, or a dotted path into one such as `optimizer.lr`), the array of values to try; the runs are the grid product, in key order. A key of several paths joined by `+` takes arrays of one value per path, set together (zipped, not crossed). `seed` is the replicate: comparisons report the mean and standard deviation over seeds.",
                     "type": "object",
                     "additionalProperties": {"type": "array", "minItems": 1}
+                }),
+            );
+            props.insert(
+                "target".into(),
+                json!({
+                    "description": "Sweeps only: the loss target of the comparison. comparison.csv gets `rounds_to_target`, the first round at which the loss averaged over the `window` rounds centred on it is at most `f* + loss_gap` (f*: the problem's known minimum) or `loss`, and `target_reached`.",
+                    "type": "object",
+                    "properties": {
+                        "loss_gap": {"type": "number", "exclusiveMinimum": 0, "description": "Reach the known minimum plus this."},
+                        "loss": {"type": "number", "description": "Reach this loss (problems without a known minimum)."},
+                        "window": {"type": "integer", "minimum": 1, "default": 1, "description": "Rounds the loss is averaged over, centred on each round (1: the loss itself)."}
+                    },
+                    "additionalProperties": false
                 }),
             );
         }
@@ -344,6 +357,7 @@ pub fn catalog(registry: &Registry) -> String {
             "eval_every",
             "evaluation",
             "sweep",
+            "target",
         ] {
             if let Some(mut v) = props.get(field).cloned() {
                 if ["problem", "aggregator", "attack"].contains(&field)

@@ -497,7 +497,14 @@ impl Scenario {
         let mut de = serde_json::Deserializer::from_str(text);
         let spec: ScenarioSpec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = tagged::path_string(e.path());
-            located(text, source_name, &path, &e.into_inner().to_string())
+            let mut message = e.into_inner().to_string();
+            if path == "target" && message.starts_with("unknown field `target`") {
+                // The schema lists it: say where it belongs.
+                message = "unknown field `target`, which belongs to sweeps only (files with a \
+                           `sweep` block), where it sets the loss target of the comparison"
+                    .into();
+            }
+            located(text, source_name, &path, &message)
         })?;
         // Pass 3: the kinds, then the checks of the whole.
         Scenario::resolve(spec, registry)

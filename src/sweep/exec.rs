@@ -5,7 +5,8 @@
 //! - `sweep.json`: the sweep file, normalised (what `--resume` and `merge` check against);
 //! - `cells/<cell>/`: one ordinary run directory per cell, written like `run` writes one
 //!   (staged, renamed into place when complete);
-//! - `comparison.csv`, `comparison.md`, `report.html`: written once every cell is complete.
+//! - `comparison.csv`, `comparison.md`, `heatmap.svg`, `overlay-<attack>.svg`, `rate.svg` (with a
+//!   target and a swept `workers`) and `report.html`: written once every cell is complete.
 //!
 //! Each cell runs on one thread with its own actix System; a cell's results do not depend on
 //! `jobs`, and the comparison reads the cells back in grid order, so it does not either.
@@ -211,11 +212,15 @@ pub fn run_sweep(sweep: &Sweep, config: &SweepConfig) -> Result<SweepOutcome, Er
 /// Write the comparison files of a sweep directory whose cells are all complete.
 pub fn write_comparison(dir: &Path, layout: &Layout) -> Result<Comparison, Error> {
     let comparison = Comparison::read(dir, layout)?;
+    let figures = super::figures::figures(dir, &comparison)?;
     write_atomic(&dir.join("comparison.csv"), comparison.csv().as_bytes())?;
     write_atomic(&dir.join("comparison.md"), comparison.markdown().as_bytes())?;
+    for f in &figures {
+        write_atomic(&dir.join(&f.file), f.svg.as_bytes())?;
+    }
     write_atomic(
         &dir.join("report.html"),
-        super::report::html(&comparison).as_bytes(),
+        super::report::html(&comparison, &figures).as_bytes(),
     )?;
     Ok(comparison)
 }

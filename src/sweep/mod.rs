@@ -17,15 +17,27 @@
 //! says there. Every cell is checked before anything runs, and an error in a swept value points at
 //! that value in the `sweep` block (`sweep.aggregator[1].window_short`, with its line:column).
 //!
+//! A key may also join several paths with `+`: its values are then arrays with one entry per
+//! path, taken together (zipped), not crossed. `"optimizer.lr+aggregator.window_short": [[0.01,
+//! 200], [0.02, 100]]` gives two values, each setting both fields: the way to tie one setting to
+//! another (a window to the step size, as Theorem 2.3 of the SafeguardSGD paper does).
+//!
 //! Cells get readable names made of one label per key, joined by `__`: a kind object is labelled
 //! by its kind (with the parameters that tell apart two values of the same kind, e.g. `krum-f3`),
-//! anything else by the key's last segment and the value (`seed-2`, `lr-0.01`). The key `seed` is
-//! the replicate: the comparison reports the mean and standard deviation over seeds of every group
-//! of cells that differ only in their seed.
+//! another object by the fields that differ between the values (`workers-honest9-byzantine1`),
+//! anything else by the key's last segment and the value (`seed-2`, `lr-0.01`). A zipped value is
+//! labelled by its first path whose values are all different, else by every path's label. The
+//! key `seed` is the replicate: the comparison reports the mean and standard deviation over seeds
+//! of every group of cells that differ only in their seed.
+//!
+//! Beside the `sweep` block, a sweep file may give a `target` for the comparison (see
+//! [`target::Target`]): the loss to reach, and comparison.csv gets the rounds each cell took.
 
 pub mod exec;
+pub mod figures;
 pub mod report;
 pub mod table;
+pub mod target;
 
 use crate::error::ScenarioError;
 use crate::registry::Registry;
@@ -36,6 +48,7 @@ use serde_json::{Map, Value};
 
 pub use exec::{SweepConfig, SweepOutcome, merge, run_sweep};
 pub use table::Comparison;
+pub use target::Target;
 
 /// At most this many cells in one sweep.
 pub const MAX_CELLS: usize = 100_000;
@@ -56,9 +69,11 @@ const SWEEPABLE: [&str; 9] = [
 /// One key of the `sweep` block and its values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepKey {
-    /// The key as written (`aggregator`, `optimizer.lr`).
+    /// The key as written (`aggregator`, `optimizer.lr`, `optimizer.lr+rounds`).
     pub path: String,
-    /// The values, as written.
+    /// The scenario paths the key sets: the key itself, or its `+`-joined parts (zipped).
+    pub paths: Vec<String>,
+    /// The values, as written (for a zipped key, arrays with one entry per path).
     pub values: Vec<Value>,
     /// A readable label per value (unique within the key).
     pub labels: Vec<String>,
@@ -86,6 +101,8 @@ pub struct Layout {
     pub keys: Vec<SweepKey>,
     /// Every cell, in grid order.
     pub cells: Vec<CellName>,
+    /// The loss target of the comparison, when the file gives one.
+    pub target: Option<Target>,
     /// The scenario without its `sweep` block.
     base: Map<String, Value>,
     /// The sweep file as normalised JSON (what `sweep.json` holds).
@@ -132,32 +149,56 @@ impl Layout {
                 "an empty sweep: give at least one key and its values".into(),
             ));
         }
-        let mut keys = Vec::new();
+        let target = match base.remove("target") {
+            None => None,
+            Some(v) => Some(Target::parse(&v).map_err(|(field, message)| {
+                let mut at = vec![Segment::Key("target".into())];
+                let mut path = "target".to_string();
+                if !field.is_empty() {
+                    at.push(Segment::Key(field.clone()));
+                    path = format!("target.{field}");
+                }
+                fail(&at, path, message)
+            })?),
+        };
+        let mut keys: Vec<SweepKey> = Vec::new();
         let mut count: usize = 1;
         for (key, values) in &block {
             let at = [Segment::Key("sweep".into()), Segment::Key(key.clone())];
             let path = format!("sweep.{key}");
-            let first = key.split('.').next().unwrap_or("");
-            if !SWEEPABLE.contains(&first) || key.split('.').any(str::is_empty) {
-                return Err(fail(
-                    &at,
-                    path,
-                    format!(
-                        "`{key}` cannot be swept: a key is a scenario field ({}) or a dotted path into one",
-                        SWEEPABLE.join(", ")
-                    ),
-                ));
-            }
-            if let Some((parent, _)) = key.rsplit_once('.')
-                && !matches!(lookup(&base, parent), Some(Value::Object(_)))
-            {
-                return Err(fail(
-                    &at,
-                    path,
-                    format!(
-                        "`{parent}` is not an object of the scenario: give it there before sweeping over its fields"
-                    ),
-                ));
+            let paths: Vec<String> = key.split('+').map(str::to_string).collect();
+            for part in &paths {
+                let first = part.split('.').next().unwrap_or("");
+                if !SWEEPABLE.contains(&first) || part.split('.').any(str::is_empty) {
+                    return Err(fail(
+                        &at,
+                        path,
+                        format!(
+                            "`{part}` cannot be swept: a key is a scenario field ({}) or a dotted path into one, or several of them joined by `+`",
+                            SWEEPABLE.join(", ")
+                        ),
+                    ));
+                }
+                if let Some((parent, _)) = part.rsplit_once('.')
+                    && !matches!(lookup(&base, parent), Some(Value::Object(_)))
+                {
+                    return Err(fail(
+                        &at,
+                        path,
+                        format!(
+                            "`{parent}` is not an object of the scenario: give it there before sweeping over its fields"
+                        ),
+                    ));
+                }
+                let twice = paths.iter().filter(|p| *p == part).count() > 1
+                    || keys.iter().any(|k| k.paths.contains(part));
+                if twice {
+                    return Err(fail(
+                        &at,
+                        path,
+                        format!("`{part}` is swept twice: give each field in one key only"),
+                    ));
+                }
             }
             let Value::Array(values) = values else {
                 return Err(fail(
@@ -169,10 +210,36 @@ impl Layout {
             if values.is_empty() {
                 return Err(fail(&at, path, "give at least one value".into()));
             }
+            if paths.len() > 1 {
+                for (i, v) in values.iter().enumerate() {
+                    if !matches!(v, Value::Array(a) if a.len() == paths.len()) {
+                        let mut at_value = at.to_vec();
+                        at_value.push(Segment::Index(i));
+                        return Err(fail(
+                            &at_value,
+                            format!("{path}[{i}]"),
+                            format!(
+                                "expected an array of {} values, one for each of {}",
+                                paths.len(),
+                                paths
+                                    .iter()
+                                    .map(|p| format!("`{p}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
             count = count.saturating_mul(values.len());
             keys.push(SweepKey {
+                labels: if paths.len() > 1 {
+                    zipped_labels(&paths, values)
+                } else {
+                    labels(key, values)
+                },
                 path: key.clone(),
-                labels: labels(key, values),
+                paths,
                 values: values.clone(),
             });
         }
@@ -215,6 +282,9 @@ impl Layout {
             })
             .collect();
         let mut resolved = base.clone();
+        if let Some(t) = &target {
+            resolved.insert("target".into(), t.to_json());
+        }
         resolved.insert("sweep".into(), Value::Object(block));
         let mut json = serde_json::to_string_pretty(&Value::Object(resolved)).unwrap_or_default();
         json.push('\n');
@@ -222,6 +292,7 @@ impl Layout {
             name,
             keys,
             cells,
+            target,
             base,
             json,
         })
@@ -231,8 +302,14 @@ impl Layout {
     pub fn cell_json(&self, cell: &CellName) -> String {
         let mut c = self.base.clone();
         for (k, &i) in self.keys.iter().zip(&cell.choice) {
-            if let Some(v) = k.values.get(i) {
-                set(&mut c, &k.path, v.clone());
+            match (k.values.get(i), k.paths.len()) {
+                (Some(v), 1) => set(&mut c, &k.path, v.clone()),
+                (Some(Value::Array(parts)), _) => {
+                    for (p, v) in k.paths.iter().zip(parts) {
+                        set(&mut c, p, v.clone());
+                    }
+                }
+                _ => {}
             }
         }
         c.insert("name".into(), Value::String(cell.name.clone()));
@@ -395,10 +472,72 @@ fn labels(key: &str, values: &[Value]) -> Vec<String> {
                 sanitize(&label)
             }
             (None, Some(s)) => sanitize(&format!("{last}-{s}")),
-            (None, None) => sanitize(&format!("{last}-{i}")),
+            (None, None) => match v.as_object() {
+                // An object without a kind: the fields that differ between the values.
+                Some(obj) => {
+                    let mut label = last.to_string();
+                    for (p, pv) in obj {
+                        if values.iter().any(|o| o.get(p) != Some(pv)) {
+                            let text = scalar(pv).unwrap_or_else(|| format!("{i}"));
+                            label.push_str(&format!("-{p}{text}"));
+                        }
+                    }
+                    sanitize(&label)
+                }
+                None => sanitize(&format!("{last}-{i}")),
+            },
         })
         .collect();
     // Still equal (e.g. values that differ only inside nested objects): number them.
+    for i in 0..out.len() {
+        if out[..i].contains(&out[i]) || out[i + 1..].contains(&out[i]) {
+            out[i] = format!("{}-{i}", out[i]);
+        }
+    }
+    out
+}
+
+/// Labels of a zipped key's values (arrays with one entry per path): the labels of the first
+/// path whose entries are all different, else every path's labels joined by `_`.
+fn zipped_labels(paths: &[String], values: &[Value]) -> Vec<String> {
+    let column = |j: usize| -> Vec<Value> {
+        values
+            .iter()
+            .map(|v| v.get(j).cloned().unwrap_or(Value::Null))
+            .collect()
+    };
+    // Each path's labels, computed over its distinct entries (no numbering of repeats).
+    let per_path: Vec<Vec<String>> = (0..paths.len())
+        .map(|j| {
+            let col = column(j);
+            let mut distinct: Vec<Value> = Vec::new();
+            for v in &col {
+                if !distinct.contains(v) {
+                    distinct.push(v.clone());
+                }
+            }
+            let names = labels(&paths[j], &distinct);
+            col.iter()
+                .map(|v| {
+                    let k = distinct.iter().position(|d| d == v).unwrap_or(0);
+                    names.get(k).cloned().unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    let unique = |l: &Vec<String>| (1..l.len()).all(|i| !l[..i].contains(&l[i]));
+    if let Some(l) = per_path.iter().find(|l| unique(l)) {
+        return l.clone();
+    }
+    let mut out: Vec<String> = (0..values.len())
+        .map(|i| {
+            per_path
+                .iter()
+                .map(|l| l[i].as_str())
+                .collect::<Vec<_>>()
+                .join("_")
+        })
+        .collect();
     for i in 0..out.len() {
         if out[..i].contains(&out[i]) || out[i + 1..].contains(&out[i]) {
             out[i] = format!("{}-{i}", out[i]);
@@ -422,20 +561,31 @@ fn remap(
         (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
             .then(|| rest.to_string())
     };
+    // The swept path the error lies in (the longest one): its key, value and position in the key.
     let swept = keys
         .iter()
         .zip(choice)
-        .filter_map(|(k, &c)| within(&k.path).map(|rest| (k, c, rest)))
-        .max_by_key(|(k, _, _)| k.path.len());
+        .flat_map(|(k, &c)| {
+            k.paths
+                .iter()
+                .enumerate()
+                .filter_map(move |(j, p)| within(p).map(|rest| (k, c, j, p.len(), rest)))
+        })
+        .max_by_key(|(_, _, _, len, _)| *len);
     let (segments, path) = match swept {
-        Some((k, c, rest)) => {
+        Some((k, c, j, _, rest)) => {
             let mut segs = vec![
                 Segment::Key("sweep".into()),
                 Segment::Key(k.path.clone()),
                 Segment::Index(c),
             ];
+            let mut path = format!("sweep.{}[{c}]", k.path);
+            if k.paths.len() > 1 {
+                segs.push(Segment::Index(j));
+                path.push_str(&format!("[{j}]"));
+            }
             segs.extend(locate::parse_path(&rest));
-            (segs, format!("sweep.{}[{c}]{rest}", k.path))
+            (segs, format!("{path}{rest}"))
         }
         None => (locate::parse_path(&e.path), e.path.clone()),
     };
@@ -552,6 +702,73 @@ mod tests {
         let bad = BASE.replace("\"lr\": 0.05", "\"lr\": -1");
         let e = parse(&bad).unwrap_err();
         assert_eq!((e.path.as_str(), e.line), ("optimizer.lr", 7));
+    }
+
+    #[test]
+    fn zipped_keys_set_several_fields_together() {
+        let text = BASE.replace(
+            "\"seed\": [1, 2, 3]",
+            "\"optimizer.lr+rounds\": [[0.01, 40], [0.02, 20]],\n    \"workers\": [{\"honest\": 6, \"byzantine\": 2}, {\"honest\": 9, \"byzantine\": 1}]",
+        );
+        let s = parse(&text).unwrap();
+        // 2 x 2 x 2 (zipped values) x 2: not crossed.
+        assert_eq!(s.layout.cells.len(), 16);
+        let k = &s.layout.keys[2];
+        assert_eq!(k.paths, ["optimizer.lr", "rounds"]);
+        assert_eq!(k.labels, ["lr-0.01", "lr-0.02"]);
+        assert_eq!(
+            s.layout.keys[3].labels,
+            ["workers-honest6-byzantine2", "workers-honest9-byzantine1"]
+        );
+        let last = &s.scenarios[15];
+        assert_eq!(
+            last.name(),
+            "safeguard__zero__lr-0.02__workers-honest9-byzantine1"
+        );
+        assert_eq!((last.spec().optimizer.lr, last.spec().rounds), (0.02, 20));
+        // Labels of zipped values with no path telling all apart: every path's label.
+        assert_eq!(
+            zipped_labels(
+                &["a".into(), "b".into()],
+                &[json!([1, 1]), json!([1, 2]), json!([2, 1])]
+            ),
+            ["a-1_b-1", "a-1_b-2", "a-2_b-1"]
+        );
+        // Errors point at the entry of the zipped value.
+        let bad = text.replace("[0.02, 20]", "[0.02, -20]");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.path, "sweep.optimizer.lr+rounds[1][1]");
+        assert!(
+            e.message.contains("in cell mean__sign_flip__lr-0.02__"),
+            "{e}"
+        );
+        let bad = text.replace("[0.02, 20]", "[0.02]");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.path, "sweep.optimizer.lr+rounds[1]");
+        assert!(e.message.contains("an array of 2 values"), "{e}");
+        let bad = text.replace("optimizer.lr+rounds", "optimizer.lr+aggregator");
+        let e = parse(&bad).unwrap_err();
+        assert!(e.message.contains("`aggregator` is swept twice"), "{e}");
+    }
+
+    #[test]
+    fn a_target_is_read_and_kept_in_sweep_json() {
+        let text = BASE.replace(
+            "\"sweep\": {",
+            "\"target\": {\"loss_gap\": 0.01, \"window\": 5},\n  \"sweep\": {",
+        );
+        let s = parse(&text).unwrap();
+        let t = s.layout.target.clone().unwrap();
+        assert_eq!((t.loss_gap, t.window), (Some(0.01), 5));
+        // The cells never see it; sweep.json keeps it.
+        assert!(!s.layout.cell_json(&s.layout.cells[0]).contains("target"));
+        assert_eq!(
+            Layout::parse(&s.layout.json, "sweep.json").unwrap(),
+            s.layout
+        );
+        let bad = text.replace("\"window\": 5", "\"window\": 0");
+        let e = parse(&bad).unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), ("target.window", 9));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! interruption and `--resume`, or on sharding and `merge`. Numbers in the CSV are at full
 //! round-trip precision; the markdown rounds them for reading.
 
-use super::Layout;
+use super::{Layout, Target};
 use crate::error::Error;
 use crate::record::fmt_f64;
 use serde_json::Value;
@@ -32,6 +32,14 @@ pub struct CellResult {
     pub expelled_byzantine: f64,
     /// Honest machines expelled.
     pub expelled_honest: f64,
+    /// The problem's known minimum (summary.json's `known_min_loss`), when it has one.
+    pub known_min: Option<f64>,
+    /// The machines of the cell's scenario: `(honest, byzantine)` (scenario.json's `workers`).
+    pub workers: Option<(u64, u64)>,
+    /// With a sweep target: the round the cell reached it (None: not reached, or no target).
+    pub rounds_to_target: Option<f64>,
+    /// With a sweep target: 1 when the cell reached it, 0 when not (None without a target).
+    pub target_reached: Option<f64>,
 }
 
 /// A sweep's results, cell by cell in grid order.
@@ -48,45 +56,79 @@ struct Metric {
     column: &'static str,
     title: &'static str,
     get: fn(&CellResult) -> Option<f64>,
+    /// Test accuracy (shown only when the problem reports one), as a percentage in tables.
     percent: bool,
+    /// Shown only when the sweep has a target.
+    target: bool,
+    /// In tables, only when it is worth a table of its own (the 0/1 `target_reached` is said in
+    /// the entries of `rounds_to_target`).
+    table: bool,
 }
 
-const METRICS: [Metric; 6] = [
+const METRICS: [Metric; 8] = [
     Metric {
         column: "final_loss",
         title: "final loss",
         get: |r| Some(r.final_loss),
         percent: false,
+        target: false,
+        table: true,
     },
     Metric {
         column: "best_loss",
         title: "best loss",
         get: |r| Some(r.best_loss),
         percent: false,
+        target: false,
+        table: true,
     },
     Metric {
         column: "final_accuracy",
         title: "final test accuracy (%)",
         get: |r| r.final_accuracy,
         percent: true,
+        target: false,
+        table: true,
     },
     Metric {
         column: "best_accuracy",
         title: "best test accuracy (%)",
         get: |r| r.best_accuracy,
         percent: true,
+        target: false,
+        table: true,
     },
     Metric {
         column: "expelled_byzantine",
         title: "Byzantine machines expelled",
         get: |r| Some(r.expelled_byzantine),
         percent: false,
+        target: false,
+        table: true,
     },
     Metric {
         column: "expelled_honest",
         title: "honest machines expelled",
         get: |r| Some(r.expelled_honest),
         percent: false,
+        target: false,
+        table: true,
+    },
+    Metric {
+        column: "rounds_to_target",
+        title: "rounds to reach the target",
+        get: |r| r.rounds_to_target,
+        percent: false,
+        target: true,
+        table: true,
+    },
+    Metric {
+        column: "target_reached",
+        title: "target reached",
+        get: |r| r.target_reached,
+        percent: false,
+        target: true,
+        table: false,
     },
 ];
 
@@ -97,8 +139,8 @@ fn bad(path: &Path, message: impl Into<String>) -> Error {
     })
 }
 
-/// Read one cell's result from its run directory.
-pub fn read_cell(dir: &Path) -> Result<CellResult, Error> {
+/// Read one cell's result from its run directory; with `target`, the round it reached it.
+pub fn read_cell(dir: &Path, target: Option<&Target>) -> Result<CellResult, Error> {
     let summary_path = dir.join("summary.json");
     let text = std::fs::read_to_string(&summary_path).map_err(|e| Error::io(&summary_path, e))?;
     let summary: Value =
@@ -112,6 +154,8 @@ pub fn read_cell(dir: &Path) -> Result<CellResult, Error> {
     let (loss_col, acc_col) = (col("loss"), col("accuracy"));
     let (mut final_loss, mut best_loss) = (f64::NAN, f64::INFINITY);
     let (mut final_acc, mut best_acc) = (None, None::<f64>);
+    let mut losses: Vec<(i64, f64)> = Vec::new();
+    let round_col = col("round");
     for (i, line) in lines.enumerate() {
         let fields: Vec<&str> = line.split(',').collect();
         let value = |c: Option<usize>| -> Result<Option<f64>, Error> {
@@ -126,6 +170,11 @@ pub fn read_cell(dir: &Path) -> Result<CellResult, Error> {
             }
         };
         if let Some(l) = value(loss_col)? {
+            if target.is_some()
+                && let Some(r) = value(round_col)?
+            {
+                losses.push((r as i64, l));
+            }
             final_loss = l;
             if l < best_loss {
                 best_loss = l;
@@ -136,7 +185,24 @@ pub fn read_cell(dir: &Path) -> Result<CellResult, Error> {
             best_acc = Some(best_acc.map_or(a, |b: f64| b.max(a)));
         }
     }
+    let known_min = summary["known_min_loss"].as_f64();
+    let scenario_path = dir.join("scenario.json");
+    let workers = std::fs::read_to_string(&scenario_path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|s| {
+            let w = s.get("workers")?;
+            Some((w.get("honest")?.as_u64()?, w.get("byzantine")?.as_u64()?))
+        });
+    let reached = target.map(|t| {
+        t.threshold(known_min)
+            .and_then(|thr| t.first_round(&losses, thr))
+    });
     Ok(CellResult {
+        known_min,
+        workers,
+        rounds_to_target: reached.flatten().map(|r| r as f64),
+        target_reached: reached.map(|r| if r.is_some() { 1.0 } else { 0.0 }),
         status: summary["status"].as_str().unwrap_or("unknown").to_string(),
         rounds: num(&summary["rounds"]),
         final_loss,
@@ -149,7 +215,7 @@ pub fn read_cell(dir: &Path) -> Result<CellResult, Error> {
 }
 
 /// Mean and sample standard deviation (None with fewer than two values).
-fn mean_std(values: &[f64]) -> (f64, Option<f64>) {
+pub(crate) fn mean_std(values: &[f64]) -> (f64, Option<f64>) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     if values.len() < 2 {
@@ -172,11 +238,32 @@ pub struct Table {
 }
 
 /// A group of cells that differ only in their seed.
-struct Group {
-    name: String,
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// The cells' name without the seed's label (`all` when only the seed is swept).
+    pub name: String,
     /// The choice of the group's cells, with the seed key's entry unset.
-    choice: Vec<Option<usize>>,
-    members: Vec<usize>,
+    pub choice: Vec<Option<usize>>,
+    /// The cells, by grid index, in grid order.
+    pub members: Vec<usize>,
+}
+
+/// How tables and figures lay out the keys (see [`Comparison::axes`]).
+#[derive(Debug, Clone)]
+pub struct Axes {
+    /// The row key: the aggregator when it is swept, else the first key that is not the seed.
+    pub row: Option<usize>,
+    /// The column key: the attack when it is swept, else the next key.
+    pub col: Option<usize>,
+    /// The row key's values (`[None]` without a row key).
+    pub rows: Vec<Option<usize>>,
+    /// The column key's values (`[None]` without a column key).
+    pub cols: Vec<Option<usize>>,
+    /// The other keys, but the seed.
+    pub rest: Vec<usize>,
+    /// Every combination of the values of `rest`, in grid order (one empty combination when
+    /// there are no other keys).
+    pub combos: Vec<Vec<usize>>,
 }
 
 impl Comparison {
@@ -185,7 +272,7 @@ impl Comparison {
         let results = layout
             .cells
             .iter()
-            .map(|c| read_cell(&dir.join("cells").join(&c.name)))
+            .map(|c| read_cell(&dir.join("cells").join(&c.name), layout.target.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Comparison {
             layout: layout.clone(),
@@ -199,10 +286,15 @@ impl Comparison {
 
     fn metrics(&self) -> Vec<&'static Metric> {
         let acc = self.has_accuracy();
-        METRICS.iter().filter(|m| acc || !m.percent).collect()
+        let target = self.layout.target.is_some();
+        METRICS
+            .iter()
+            .filter(|m| (acc || !m.percent) && (target || !m.target))
+            .collect()
     }
 
-    fn groups(&self) -> Vec<Group> {
+    /// The groups of cells that differ only in their seed, in grid order of their first cell.
+    pub fn groups(&self) -> Vec<Group> {
         let seed = self.layout.seed_key();
         let mut groups: Vec<Group> = Vec::new();
         for (i, cell) in self.layout.cells.iter().enumerate() {
@@ -302,24 +394,20 @@ impl Comparison {
         out
     }
 
-    /// The tables of `comparison.md` and of the report: for each metric, the values of the row
-    /// key (the aggregator when it is swept) as rows and those of the column key (the attack when
-    /// it is swept) as columns, each entry the mean ± standard deviation over seeds; one table
-    /// per combination of the other swept keys.
-    pub fn tables(&self) -> Vec<Table> {
+    /// How the tables and figures lay the keys out: rows, columns, and the other keys (one
+    /// table, heatmap panel or overlay per combination of their values).
+    pub fn axes(&self) -> Axes {
         let keys = &self.layout.keys;
         let seed = self.layout.seed_key();
         let others: Vec<usize> = (0..keys.len()).filter(|&k| Some(k) != seed).collect();
         let find = |name: &str| others.iter().copied().find(|&k| keys[k].path == name);
-        let row_key = find("aggregator").or_else(|| others.first().copied());
-        let col_key =
-            find("attack").or_else(|| others.iter().copied().find(|&k| Some(k) != row_key));
+        let row = find("aggregator").or_else(|| others.first().copied());
+        let col = find("attack").or_else(|| others.iter().copied().find(|&k| Some(k) != row));
         let rest: Vec<usize> = others
             .iter()
             .copied()
-            .filter(|&k| Some(k) != row_key && Some(k) != col_key)
+            .filter(|&k| Some(k) != row && Some(k) != col)
             .collect();
-        let groups = self.groups();
         // Every combination of the other keys, in grid order.
         let mut combos: Vec<Vec<usize>> = vec![Vec::new()];
         for &k in &rest {
@@ -340,41 +428,78 @@ impl Comparison {
                 None => vec![None],
             }
         };
-        let (rows, cols) = (values_of(row_key), values_of(col_key));
-        let label = |k: Option<usize>, v: Option<usize>| match (k, v) {
-            (Some(k), Some(v)) => keys[k].labels[v].clone(),
+        Axes {
+            row,
+            col,
+            rows: values_of(row),
+            cols: values_of(col),
+            rest,
+            combos,
+        }
+    }
+
+    /// The label of value `v` of key `k` (`all` when the key is not swept).
+    pub fn label(&self, k: Option<usize>, v: Option<usize>) -> String {
+        match (k, v) {
+            (Some(k), Some(v)) => self.layout.keys[k].labels[v].clone(),
             _ => "all".into(),
-        };
-        let mut tables = Vec::new();
-        for m in self.metrics() {
-            for combo in &combos {
-                let suffix: Vec<String> = rest
+        }
+    }
+
+    /// The labels of the values of `combo` (a combination of `axes.rest`).
+    pub fn combo_labels(&self, axes: &Axes, combo: &[usize]) -> Vec<String> {
+        axes.rest
+            .iter()
+            .zip(combo)
+            .map(|(&k, &v)| self.layout.keys[k].labels[v].clone())
+            .collect()
+    }
+
+    /// The group at row value `r`, column value `c` and combination `combo` of the other keys.
+    pub fn group_at<'g>(
+        groups: &'g [Group],
+        axes: &Axes,
+        r: Option<usize>,
+        c: Option<usize>,
+        combo: &[usize],
+    ) -> Option<&'g Group> {
+        groups.iter().find(|g| {
+            axes.row.is_none_or(|k| g.choice[k] == r)
+                && axes.col.is_none_or(|k| g.choice[k] == c)
+                && axes
+                    .rest
                     .iter()
                     .zip(combo)
-                    .map(|(&k, &v)| keys[k].labels[v].clone())
-                    .collect();
+                    .all(|(&k, &v)| g.choice[k] == Some(v))
+        })
+    }
+
+    /// The tables of `comparison.md` and of the report: for each metric, the values of the row
+    /// key (the aggregator when it is swept) as rows and those of the column key (the attack when
+    /// it is swept) as columns, each entry the mean ± standard deviation over seeds; one table
+    /// per combination of the other swept keys.
+    pub fn tables(&self) -> Vec<Table> {
+        let keys = &self.layout.keys;
+        let axes = self.axes();
+        let groups = self.groups();
+        let mut tables = Vec::new();
+        for m in self.metrics().into_iter().filter(|m| m.table) {
+            for combo in &axes.combos {
+                let suffix = self.combo_labels(&axes, combo);
                 let title = if suffix.is_empty() {
                     m.title.to_string()
                 } else {
                     format!("{} ({})", m.title, suffix.join(", "))
                 };
-                let mut header = vec![row_key.map(|k| keys[k].path.clone()).unwrap_or_default()];
-                header.extend(cols.iter().map(|&c| label(col_key, c)));
-                let body = rows
+                let mut header = vec![axes.row.map(|k| keys[k].path.clone()).unwrap_or_default()];
+                header.extend(axes.cols.iter().map(|&c| self.label(axes.col, c)));
+                let body = axes
+                    .rows
                     .iter()
                     .map(|&r| {
-                        let mut line = vec![label(row_key, r)];
-                        line.extend(cols.iter().map(|&c| {
-                            groups
-                                .iter()
-                                .find(|g| {
-                                    row_key.is_none_or(|k| g.choice[k] == r)
-                                        && col_key.is_none_or(|k| g.choice[k] == c)
-                                        && rest
-                                            .iter()
-                                            .zip(combo)
-                                            .all(|(&k, &v)| g.choice[k] == Some(v))
-                                })
+                        let mut line = vec![self.label(axes.row, r)];
+                        line.extend(axes.cols.iter().map(|&c| {
+                            Self::group_at(&groups, &axes, r, c, combo)
                                 .map(|g| self.entry(g, m))
                                 .unwrap_or_default()
                         }));
@@ -408,6 +533,12 @@ impl Comparison {
             self.layout.cells.len(),
             if n == 1 { "" } else { "s" }
         );
+        if let Some(t) = &self.layout.target {
+            out.push_str(&format!(
+                "\nRounds to reach the target: the {} (empty in comparison.csv when not reached).\n",
+                t.describe()
+            ));
+        }
         for t in self.tables() {
             out.push_str(&format!(
                 "\n## {}\n\n| {} |\n|",
@@ -432,7 +563,11 @@ impl Comparison {
             .map(|v| if m.percent { 100.0 * v } else { v })
             .collect();
         if vals.is_empty() {
-            return "n/a".into();
+            return if m.target {
+                format!("not reached (0/{})", members.len())
+            } else {
+                "n/a".into()
+            };
         }
         let (mean, std) = mean_std(&vals);
         let mut text = match std {
@@ -442,6 +577,9 @@ impl Comparison {
         let diverged = members.iter().filter(|r| r.status == "diverged").count();
         if diverged > 0 {
             text.push_str(&format!(" ({diverged}/{} diverged)", members.len()));
+        }
+        if m.target && vals.len() < members.len() {
+            text.push_str(&format!(" ({}/{} reached)", vals.len(), members.len()));
         }
         text
     }
