@@ -46,6 +46,7 @@ pub mod oracle;
 pub mod preconditions;
 pub mod safeguard;
 pub mod trimmed_mean;
+pub mod zeno;
 
 use crate::linalg::Vector;
 use crate::registry::{BuildContext, DynParams, Params, Registry};
@@ -64,6 +65,7 @@ pub use nnm::{Nnm, NnmParams};
 pub use oracle::{Oracle, OracleParams};
 pub use safeguard::{Filter, Safeguard, SafeguardConfig, SafeguardParams, Thresholds, Variant};
 pub use trimmed_mean::{TrimmedMean, TrimmedMeanParams};
+pub use zeno::{Zeno, ZenoParams};
 
 /// What an aggregator sees in one round.
 #[derive(Debug, Clone, Copy)]
@@ -446,6 +448,7 @@ pub fn register_builtins(registry: &mut Registry) {
         .add_aggregator::<GeometricMedianParams>("geometric_median")
         .add_aggregator::<BulyanParams>("bulyan")
         .add_aggregator::<CenteredClippingParams>("centered_clipping")
+        .add_aggregator::<ZenoParams>("zeno")
         .add_pre_aggregator::<NnmParams>("nnm")
         .add_pre_aggregator::<BucketingParams>("bucketing");
 }
