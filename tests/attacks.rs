@@ -275,9 +275,12 @@ fn threshold_aware_needs_a_bias_against_a_rule_without_windows() {
     let mut s = shipped("threshold_aware");
     s["aggregator"] = json!({"kind": "mean"});
     s["rounds"] = json!(5);
-    let sc = Registry::builtin().parse(&s.to_string(), "t.json").unwrap();
-    let e = run_blocking(&sc, &RunOptions::default(), &mut []).unwrap_err();
-    assert!(e.to_string().contains("give `bias`"), "{e}");
+    // Refused when the scenario is checked (what `validate` runs), naming the field.
+    let e = Registry::builtin()
+        .parse(&s.to_string(), "t.json")
+        .unwrap_err();
+    assert_eq!(e.path, "attack.bias");
+    assert!(e.message.contains("give `bias`"), "{e}");
     s["attack"]["bias"] = json!(0.2);
     let (summary, events) = run(&s);
     assert_eq!(summary.status, Status::Completed);

@@ -323,6 +323,13 @@ pub trait AggregatorKind: Params {
     fn one_shot(&self) -> Result<(), String> {
         Ok(())
     }
+    /// Whether the rule publishes windows in its public state ([`PublicState::windows`]; the
+    /// default: no). A white-box attack that sizes itself from them (`threshold_aware` without
+    /// `bias`) is refused when the scenario is checked if the rule says it publishes none, so
+    /// a rule of your own with windows should say yes here.
+    fn publishes_windows(&self) -> bool {
+        false
+    }
 }
 
 /// A pre-aggregator kind.
@@ -344,6 +351,8 @@ pub trait DynAggregator: DynParams {
     fn accepts_pre_dyn(&self) -> bool;
     /// [`AggregatorKind::one_shot`].
     fn one_shot_dyn(&self) -> Result<(), String>;
+    /// [`AggregatorKind::publishes_windows`].
+    fn publishes_windows_dyn(&self) -> bool;
 }
 
 impl<P: AggregatorKind> DynAggregator for P {
@@ -355,6 +364,9 @@ impl<P: AggregatorKind> DynAggregator for P {
     }
     fn one_shot_dyn(&self) -> Result<(), String> {
         self.one_shot()
+    }
+    fn publishes_windows_dyn(&self) -> bool {
+        self.publishes_windows()
     }
 }
 
