@@ -249,9 +249,10 @@ pub(crate) fn min_eig_caption(run: &RunData, events: &str) -> String {
             let _ = write!(
                 s,
                 " The dashed green line is −√ε = {} (ε = {}): an iterate with ‖∇f(x)‖ ≤ ε and \
-                 λ_min ≥ −√ε is an (ε, √ε)-approximate local minimum, what Theorem 2.3 of \
-                 Allen-Zhu et al. (ICLR 2021) guarantees SafeguardSGD reaches despite the \
-                 Byzantine machines. A Lanczos estimate can only overestimate λ_min.",
+                 λ_min ≥ −√ε is an (ε, √ε)-approximate local minimum: Theorem 2.3 of \
+                 Allen-Zhu et al. (ICLR 2021) guarantees that a constant fraction of \
+                 SafeguardSGD's iterates are, despite the Byzantine machines. A Lanczos \
+                 estimate can only overestimate λ_min.",
                 escape(&round_sig(-e.sqrt(), 4)),
                 escape(&round_sig(e, 4))
             );
