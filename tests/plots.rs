@@ -379,7 +379,35 @@ fn every_svg_of_every_shipped_scenario_parses_and_each_report_shows_its_figures(
             "{}: {figures:?}",
             run.display()
         );
+        // The metric figures exist exactly when rounds.csv has their column.
+        let rounds = std::fs::read_to_string(run.join("rounds.csv")).unwrap_or_default();
+        let header: Vec<&str> = rounds.lines().next().unwrap_or("").split(',').collect();
+        for (column, file) in [("accuracy", "accuracy.svg"), ("min_eig", "min_eig.svg")] {
+            assert_eq!(
+                figures.contains(&file.to_string()),
+                header.contains(&column),
+                "{}: {file} with header {header:?}",
+                run.display()
+            );
+        }
     }
+    // The shipped learning tasks and second-order scenarios do draw them.
+    for (name, file) in [
+        ("digits_mlp", "accuracy.svg"),
+        ("digits_label_flip", "accuracy.svg"),
+        ("breast_cancer_logistic", "accuracy.svg"),
+        ("matrix_sensing", "min_eig.svg"),
+    ] {
+        parse_svg(&dir.join(name).join(file));
+    }
+    // A learning task's loss surface is capped at 16 x 16 points (each is a pass over data).
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("digits_mlp").join("trajectory.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(info["surface_points_per_side"], 16, "{info}");
+    let surface = std::fs::read_to_string(dir.join("digits_mlp").join("surface.csv")).unwrap();
+    assert_eq!(surface.lines().count(), 1 + 16 * 16);
     // The sweep's own report parses as HTML too.
     let text = std::fs::read_to_string(dir.join(SWEEP).join("report.html")).unwrap();
     let html = scraper::Html::parse_document(&text);

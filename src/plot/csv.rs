@@ -107,6 +107,15 @@ impl CsvReader {
         &self.header
     }
 
+    /// Ask for column `name` too when the header has it: `Some(k)`, the index for the row
+    /// accessors (after the required columns and those asked for before); `None` when absent.
+    pub(crate) fn optional(&mut self, name: &str) -> Option<usize> {
+        let i = self.header.iter().position(|h| h == name)?;
+        self.names.push(name.to_string());
+        self.cols.push(i);
+        Some(self.cols.len() - 1)
+    }
+
     /// Read the next physical line into `buf` (without its line ending).
     fn read_line(&mut self) -> Result<bool, PlotError> {
         self.buf.clear();

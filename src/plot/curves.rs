@@ -207,13 +207,39 @@ pub(crate) fn known_minimum(f: f64, stroke: Stroke) -> (HLine, LegendItem) {
     )
 }
 
+/// `(round, test loss)` for finite values, when loss.svg draws the test loss: rounds.csv has
+/// the `test_loss` column and the plot is of the loss itself (no known minimum: a gap to the
+/// training objective's `f*` means nothing for the test loss).
+pub(crate) fn test_loss_points(run: &RunData) -> Option<Vec<(f64, f64)>> {
+    (run.columns.test_loss && run.known_min().is_none()).then(|| {
+        run.rounds
+            .iter()
+            .filter_map(|r| Some((r.round as f64, r.test_loss.filter(|v| v.is_finite())?)))
+            .collect()
+    })
+}
+
 /// loss.svg.
 pub(crate) fn loss_svg(run: &RunData) -> String {
     let fstar = run.known_min();
     let pts = loss_points(run, fstar);
-    let scale = Scale::symlog_for(pts.iter().map(|p| p.1), 12);
+    let test = test_loss_points(run);
+    let scale = Scale::symlog_for(pts.iter().chain(test.iter().flatten()).map(|p| p.1), 12);
     let line = Stroke::solid(palette::BLACK, 1.5);
-    let mut legend: Vec<LegendItem> = vec![("loss".to_string(), Mark::Line(line))];
+    let test_line = Stroke::solid(palette::SKY_BLUE, 2.0);
+    let mut legend: Vec<LegendItem> = match test {
+        Some(_) => vec![
+            (
+                "training loss (the objective)".to_string(),
+                Mark::Line(line),
+            ),
+            (
+                "test loss (cross-entropy on the test set)".to_string(),
+                Mark::Line(test_line),
+            ),
+        ],
+        None => vec![("loss".to_string(), Mark::Line(line))],
+    };
     let mut hlines = Vec::new();
     let best = best_loss(run);
     if let Some(f) = fstar {
@@ -258,11 +284,19 @@ pub(crate) fn loss_svg(run: &RunData) -> String {
         fit_series: None,
         x_range: run.x_range(),
         zoom: run.zoom(),
-        series: vec![Series {
-            class: "loss".to_string(),
-            stroke: line,
-            data: SeriesData::Points(pts),
-        }],
+        series: test
+            .map(|t| Series {
+                class: "test-loss".to_string(),
+                stroke: test_line,
+                data: SeriesData::Points(t),
+            })
+            .into_iter()
+            .chain([Series {
+                class: "loss".to_string(),
+                stroke: line,
+                data: SeriesData::Points(pts),
+            }])
+            .collect(),
         hlines,
         events: run_events(run, None),
         empty_note: "no finite loss values".to_string(),

@@ -43,6 +43,24 @@ pub(crate) struct RoundRow {
     pub grad_norm: Option<f64>,
     pub good: Option<u64>,
     pub byzantine_in_good: Option<u64>,
+    /// Test accuracy in [0, 1] (learning tasks; `None` where the row has none).
+    pub accuracy: Option<f64>,
+    /// Mean test cross-entropy (learning tasks).
+    pub test_loss: Option<f64>,
+    /// The smallest Hessian eigenvalue (scenarios with an `evaluation` object; empty on the
+    /// rows where it is not computed).
+    pub min_eig: Option<f64>,
+}
+
+/// Which optional metric columns rounds.csv has (the problem's metrics and `min_eig`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MetricColumns {
+    /// `accuracy`.
+    pub accuracy: bool,
+    /// `test_loss`.
+    pub test_loss: bool,
+    /// `min_eig`.
+    pub min_eig: bool,
 }
 
 /// One row of expulsions.csv.
@@ -81,6 +99,8 @@ pub(crate) struct RunData {
     pub dir: PathBuf,
     /// rounds.csv, sorted by round.
     pub rounds: Vec<RoundRow>,
+    /// The optional metric columns rounds.csv has.
+    pub columns: MetricColumns,
     /// workers.csv, when present.
     pub workers: Option<BTreeMap<usize, Role>>,
     /// expulsions.csv (empty when absent), sorted by round.
@@ -107,7 +127,7 @@ impl RunData {
             });
         }
         let rounds_path = dir.join("rounds.csv");
-        let Some(rounds) = load_rounds(&rounds_path)? else {
+        let Some((rounds, columns)) = load_rounds(&rounds_path)? else {
             return Err(PlotError::NotARun {
                 path: dir.to_path_buf(),
                 reason: "no rounds.csv: not a run directory written by `safeguard-sim run`"
@@ -123,6 +143,7 @@ impl RunData {
         let mut run = RunData {
             dir: dir.to_path_buf(),
             rounds,
+            columns,
             workers,
             expulsions,
             faults,
@@ -260,7 +281,7 @@ pub(crate) fn zoom_span(
     (b > a && (b - a) <= run / 3.0).then_some((a, b))
 }
 
-fn load_rounds(path: &Path) -> Result<Option<Vec<RoundRow>>, PlotError> {
+fn load_rounds(path: &Path) -> Result<Option<(Vec<RoundRow>, MetricColumns)>, PlotError> {
     const COLS: [&str; 8] = [
         "round",
         "loss",
@@ -274,6 +295,17 @@ fn load_rounds(path: &Path) -> Result<Option<Vec<RoundRow>>, PlotError> {
     let Some(mut csv) = CsvReader::open(path, &COLS)? else {
         return Ok(None);
     };
+    let (acc, test_loss, min_eig) = (
+        csv.optional("accuracy"),
+        csv.optional("test_loss"),
+        csv.optional("min_eig"),
+    );
+    let columns = MetricColumns {
+        accuracy: acc.is_some(),
+        test_loss: test_loss.is_some(),
+        min_eig: min_eig.is_some(),
+    };
+    let opt = |row: &super::csv::Row, k: Option<usize>| k.map_or(Ok(None), |k| row.opt_f64(k));
     let mut rows = Vec::new();
     while let Some(row) = csv.next_row()? {
         let r = RoundRow {
@@ -282,6 +314,9 @@ fn load_rounds(path: &Path) -> Result<Option<Vec<RoundRow>>, PlotError> {
             grad_norm: row.opt_f64(2)?,
             good: row.opt_u64(3)?,
             byzantine_in_good: row.opt_u64(4)?,
+            accuracy: opt(&row, acc)?,
+            test_loss: opt(&row, test_loss)?,
+            min_eig: opt(&row, min_eig)?,
         };
         // Checked but not drawn.
         row.opt_f64(5)?;
@@ -290,7 +325,7 @@ fn load_rounds(path: &Path) -> Result<Option<Vec<RoundRow>>, PlotError> {
         rows.push(r);
     }
     rows.sort_by_key(|r| r.round);
-    Ok(Some(rows))
+    Ok(Some((rows, columns)))
 }
 
 fn load_workers(path: &Path) -> Result<Option<BTreeMap<usize, Role>>, PlotError> {

@@ -13,7 +13,7 @@
 //! a [`PlotError`] naming the file and line before anything is written.
 //!
 //! The rooms: chart primitives ([`svg`], [`palette`], [`scale`], [`format`](mod@format), [`downsample`],
-//! `chart`, `legend`), one file per figure family (`curves`, `timeline`, `windows`,
+//! `chart`, `legend`), one file per figure family (`curves`, `metrics`, `timeline`, `windows`,
 //! `trajectory` with [`plane`], `surface`, `contour` and `eigen`; for sweeps [`heatmap`],
 //! [`overlay`] and [`rate`]), the reports (`report`, `compare`, sharing `html`; the sweep's
 //! report is in `crate::sweep::report`).
@@ -33,6 +33,7 @@ pub mod format;
 pub mod heatmap;
 pub(crate) mod html;
 mod legend;
+mod metrics;
 pub mod overlay;
 pub mod palette;
 pub mod plane;

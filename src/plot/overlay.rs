@@ -37,8 +37,36 @@ pub enum OverlayMetric {
 }
 
 impl OverlayMetric {
+    /// A value of rounds.csv's column as drawn (the loss gap subtracts `f*`; the accuracy, a
+    /// fraction, is drawn in percent).
+    pub fn value(self, v: f64) -> f64 {
+        match self {
+            OverlayMetric::LossGap(f) => v - f,
+            OverlayMetric::Loss => v,
+            OverlayMetric::Accuracy => 100.0 * v,
+        }
+    }
+
+    /// The y scale for the drawn `values`: linear for the accuracy, symmetric log otherwise.
+    pub fn scale(self, values: impl IntoIterator<Item = f64>) -> Scale {
+        match self {
+            OverlayMetric::Accuracy => Scale::Linear,
+            _ => Scale::symlog_for(values, 12),
+        }
+    }
+
+    /// The drawn values the y axis always includes: 0 to 100 % for the accuracy (a fixed scale,
+    /// so that figures of different runs read alike), the minimum (0) for the loss gap.
+    pub fn y_include(self) -> Vec<f64> {
+        match self {
+            OverlayMetric::LossGap(_) => vec![0.0],
+            OverlayMetric::Loss => Vec::new(),
+            OverlayMetric::Accuracy => vec![0.0, 100.0],
+        }
+    }
+
     /// The y axis title.
-    fn axis_title(self, scale: Scale) -> String {
+    pub(crate) fn axis_title(self, scale: Scale) -> String {
         match self {
             OverlayMetric::LossGap(_) => format!("loss − f* ({})", scale.describe()),
             OverlayMetric::Loss => format!("loss ({})", scale.describe()),
@@ -95,12 +123,7 @@ fn read_run(dir: &Path, metric: OverlayMetric) -> Result<(Vec<(i64, f64)>, bool)
     while let Some(row) = csv.next_row()? {
         let round = row.req_round(0)?;
         let v = row.opt_f64(1)?.unwrap_or(f64::NAN);
-        let v = match metric {
-            OverlayMetric::LossGap(f) => v - f,
-            OverlayMetric::Loss => v,
-            OverlayMetric::Accuracy => 100.0 * v,
-        };
-        rows.push((round, v));
+        rows.push((round, metric.value(v)));
     }
     rows.sort_by_key(|r| r.0);
     let summary = dir.join("summary.json");
@@ -293,10 +316,7 @@ pub fn overlay(
             _ => Vec::new(),
         })
         .collect::<Vec<_>>();
-    let scale = match metric {
-        OverlayMetric::Accuracy => Scale::Linear,
-        _ => Scale::symlog_for(values, 12),
-    };
+    let scale = metric.scale(values);
     let mut hlines: Vec<HLine> = Vec::new();
     if let OverlayMetric::LossGap(f) = metric {
         let (line, item) = known_minimum(f, Stroke::solid(palette::GREY_TEXT, 1.5));
@@ -318,7 +338,7 @@ pub fn overlay(
         title: String::new(),
         y_title: metric.axis_title(scale),
         y_scale: scale,
-        y_include: if loss_gap { vec![0.0] } else { Vec::new() },
+        y_include: metric.y_include(),
         y_integers: false,
         fit_series,
         x_range: (0.0, x_hi),

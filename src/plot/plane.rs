@@ -197,10 +197,10 @@ impl TrajectoryRecorder {
     }
 
     /// Sample the loss surface on `n x n` points instead of the default (121 for small
-    /// problems, down to 21 near 10⁶ parameters): fewer where one loss evaluation is costly (a
-    /// loss over a whole data set), and 0 for no surface.csv at all (the trajectory is then drawn
-    /// without level sets). The surface costs about `n²` loss evaluations, plus at most 400 for
-    /// each minimum refined.
+    /// problems, down to 21 near 10⁶ parameters; at most 16 for problems that report classes,
+    /// whose loss is a pass over a data set): fewer where one loss evaluation is costly, and 0
+    /// for no surface.csv at all (the trajectory is then drawn without level sets). The surface
+    /// costs about `n²` loss evaluations, plus at most 400 for each minimum refined.
     pub fn with_surface_points(mut self, n: usize) -> Self {
         self.surface_points = Some(n);
         self
@@ -463,9 +463,9 @@ impl TrajectoryRecorder {
         write_atomic(&self.dir.join("trajectory.csv"), csv.as_bytes())?;
 
         let problem = &self.problem;
-        let n = self
-            .surface_points
-            .unwrap_or_else(|| Surface::default_points(self.dim));
+        let n = self.surface_points.unwrap_or_else(|| {
+            Surface::default_points_for(self.dim, self.problem.classes().is_some())
+        });
         if n == 0 {
             return self.write_info(&plane, explained, Vec::new(), 0);
         }

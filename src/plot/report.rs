@@ -9,11 +9,12 @@ use super::data::{Role, RunData};
 use super::format::{int, round_sig};
 use super::html::{self, num};
 use super::svg::escape;
-use super::{PlotError, curves, timeline, trajectory, windows, write_atomic};
+use super::{PlotError, curves, metrics, timeline, trajectory, windows, write_atomic};
 
 /// Redraw every SVG of the run directory `dir` from its files and write `report.html`.
 ///
-/// Returns the paths written, in a fixed order: `loss.svg`, `grad_norm.svg`,
+/// Returns the paths written, in a fixed order: `loss.svg`, `grad_norm.svg`, `accuracy.svg`
+/// (when rounds.csv has an `accuracy` column), `min_eig.svg` (when it has a `min_eig` column),
 /// `good_machines.svg`, `expulsions.svg` (when `workers.csv` or `expulsions.csv` exists),
 /// `window_distances.svg` (when `window_distances.csv` exists), `trajectory.svg` (when
 /// `trajectory.csv` exists) and `report.html`.
@@ -78,7 +79,16 @@ fn run_charts(run: &RunData) -> Vec<Chart> {
         ),
         None => format!(
             "Loss on a symmetric log scale (the problem has no known minimum). The dashed orange \
-             line is the best loss reached.{ev}"
+             line is the best loss reached.{}{ev}",
+            if curves::test_loss_points(run).is_some() {
+                " The black line is the training objective (the loss column: mean training \
+                 cross-entropy plus weight decay, on eval_size training samples when set); the \
+                 light blue one is the test loss (the test_loss column: mean cross-entropy on \
+                 the test set, without weight decay). A test loss rising while the training \
+                 loss falls is overfitting."
+            } else {
+                ""
+            }
         ),
     };
     let mut charts = vec![
@@ -95,16 +105,30 @@ fn run_charts(run: &RunData) -> Vec<Chart> {
                  exact 0, as at a saddle point, sits on the axis).{ev}"
             ),
         },
-        Chart {
-            file: "good_machines.svg",
-            svg: curves::good_machines_svg(run),
-            caption: format!(
-                "Size of the good set and the Byzantine machines in it, from workers.csv and \
+    ];
+    if run.columns.accuracy {
+        charts.push(Chart {
+            file: "accuracy.svg",
+            svg: metrics::accuracy_svg(run),
+            caption: metrics::accuracy_caption(run, &ev),
+        });
+    }
+    if run.columns.min_eig {
+        charts.push(Chart {
+            file: "min_eig.svg",
+            svg: metrics::min_eig_svg(run),
+            caption: metrics::min_eig_caption(run, &ev),
+        });
+    }
+    charts.extend([Chart {
+        file: "good_machines.svg",
+        svg: curves::good_machines_svg(run),
+        caption: format!(
+            "Size of the good set and the Byzantine machines in it, from workers.csv and \
                  expulsions.csv: it steps at the exact round of each expulsion, whatever \
                  eval_every.{ev}"
-            ),
-        },
-    ];
+        ),
+    }]);
     if run.workers.is_some() || !run.expulsions.is_empty() {
         charts.push(Chart {
             file: "expulsions.svg",
