@@ -191,7 +191,7 @@ pub(crate) fn min_eig_svg(run: &RunData) -> String {
         });
         legend.push((
             format!(
-                "−√ε = {} (ε = {}): approximate local minimum above",
+                "−√ε = {} (ε = {}): local-minimum bound",
                 round_sig(b, 3),
                 round_sig(e, 3)
             ),
