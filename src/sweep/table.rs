@@ -483,6 +483,41 @@ impl Comparison {
         let axes = self.axes();
         let groups = self.groups();
         let mut tables = Vec::new();
+        let metric = |column: &str| METRICS.iter().find(|m| m.column == column);
+        if let (true, Some(best), Some(last)) = (
+            self.has_accuracy(),
+            metric("best_accuracy"),
+            metric("final_accuracy"),
+        ) {
+            // Best and final side by side: a late collapse hides behind the best.
+            for combo in &axes.combos {
+                let suffix = self.combo_labels(&axes, combo);
+                let mut title = String::from("best / final test accuracy (%), means over seeds");
+                if !suffix.is_empty() {
+                    title.push_str(&format!(" ({})", suffix.join(", ")));
+                }
+                let mut header = vec![axes.row.map(|k| keys[k].path.clone()).unwrap_or_default()];
+                header.extend(axes.cols.iter().map(|&c| self.label(axes.col, c)));
+                let rows = axes
+                    .rows
+                    .iter()
+                    .map(|&r| {
+                        let mut line = vec![self.label(axes.row, r)];
+                        line.extend(axes.cols.iter().map(|&c| {
+                            Self::group_at(&groups, &axes, r, c, combo)
+                                .map(|g| self.pair(g, best, last))
+                                .unwrap_or_default()
+                        }));
+                        line
+                    })
+                    .collect();
+                tables.push(Table {
+                    title,
+                    header,
+                    rows,
+                });
+            }
+        }
         for m in self.metrics().into_iter().filter(|m| m.table) {
             for combo in &axes.combos {
                 let suffix = self.combo_labels(&axes, combo);
@@ -552,6 +587,33 @@ impl Comparison {
             }
         }
         out
+    }
+
+    /// Two metrics' means over the group's seeds, `a / b`, with diverged cells counted.
+    fn pair(&self, g: &Group, a: &Metric, b: &Metric) -> String {
+        let mean_of = |m: &Metric| {
+            let vals: Vec<f64> = g
+                .members
+                .iter()
+                .filter_map(|&i| (m.get)(&self.results[i]))
+                .map(|v| if m.percent { 100.0 * v } else { v })
+                .collect();
+            if vals.is_empty() {
+                "n/a".to_string()
+            } else {
+                readable(mean_std(&vals).0)
+            }
+        };
+        let mut text = format!("{} / {}", mean_of(a), mean_of(b));
+        let diverged = g
+            .members
+            .iter()
+            .filter(|&&i| self.results[i].status == "diverged")
+            .count();
+        if diverged > 0 {
+            text.push_str(&format!(" ({diverged}/{} diverged)", g.members.len()));
+        }
+        text
     }
 
     /// One table entry: mean ± std for readers, with the cells that did not complete counted.
