@@ -707,17 +707,17 @@ mod tests {
         let c = Comparison {
             layout,
             results: vec![
-                cell(0.9, 0.8, "completed"),
-                cell(0.8, 0.6, "completed"),
-                cell(0.5, 0.1, "diverged"),
-                cell(0.7, 0.3, "completed"),
+                cell(0.75, 0.5, "completed"),
+                cell(0.25, 0.25, "completed"),
+                cell(0.5, 0.125, "diverged"),
+                cell(1.0, 0.375, "completed"),
             ],
         };
         let t = &c.tables()[0];
         assert_eq!(t.title, "best / final test accuracy (%), means over seeds");
         assert_eq!(t.header, ["aggregator", "none"]);
-        assert_eq!(t.rows[0], ["mean", "85 / 70"]);
-        assert_eq!(t.rows[1], ["median", "60 / 20 (1/2 diverged)"]);
+        assert_eq!(t.rows[0], ["mean", "50 / 37.50"]);
+        assert_eq!(t.rows[1], ["median", "75 / 25 (1/2 diverged)"]);
         assert_eq!(c.tables()[1].title, "final loss");
     }
 
