@@ -234,9 +234,14 @@ fn with_examples() -> Vec<(&'static str, safeguard_sim::registry::Registry)> {
 const SWEEP: &str = "sweep_small";
 
 /// The other shipped sweeps, too long for a debug build: tests/sweep.rs runs their features
-/// (rate_scaling: a target, zipped keys, swept workers, the rate figure) on small grids, and
-/// `validate` checks them below.
-const OTHER_SWEEPS: [&str; 1] = ["rate_scaling"];
+/// (rate_scaling: a target, zipped keys, swept workers, the rate figure) on small grids and a
+/// few cells of the paper's Table 1 on a small budget, and `validate` checks them below.
+const OTHER_SWEEPS: [&str; 4] = [
+    "paper_table1",
+    "paper_table1_krum3",
+    "paper_table1_thresholds",
+    "rate_scaling",
+];
 
 /// Every run directory made from the shipped scenarios: one per scenario, one per cell of the
 /// sweep, and the comparison of the quickstart with its mean and oracle twins.

@@ -654,3 +654,148 @@ fn a_target_gives_rounds_to_target_and_swept_workers_the_rate_figure() {
     );
     assert!(!tmp.path().join("bad-zip").exists());
 }
+
+/// The paper's Table 1 (scenarios/paper_table1.json) and its two companions: their grids, the
+/// cells' names and settings, as the README describes them.
+#[test]
+fn the_paper_table1_files_have_the_grids_the_readme_describes() {
+    use safeguard_sim::sweep::Sweep;
+    let registry = safeguard_sim::registry::Registry::builtin();
+    let load = |name: &str| {
+        let path = root().join("scenarios").join(format!("{name}.json"));
+        Sweep::load(&path, &registry).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let labels = |s: &Sweep, key: &str| -> Vec<String> {
+        let k = s.layout.keys.iter().find(|k| k.path == key).unwrap();
+        k.labels.clone()
+    };
+    let attacks = [
+        "none",
+        "delayed",
+        "label_flip",
+        "sign_flip",
+        "zero",
+        "safeguard_attack",
+        "alie-z0.3",
+        "alie-z1.5",
+        "ipm",
+    ];
+    let cell = |s: &Sweep, name: &str| -> serde_json::Value {
+        let c = s.layout.cells.iter().find(|c| c.name == name);
+        let c = c.unwrap_or_else(|| panic!("no cell {name}"));
+        serde_json::from_str(&s.layout.cell_json(c)).unwrap()
+    };
+
+    let t1 = load("paper_table1");
+    assert_eq!(t1.layout.cells.len(), 9 * 9 * 3);
+    assert_eq!(t1.scenarios.len(), t1.layout.cells.len());
+    assert_eq!(
+        labels(&t1, "aggregator"),
+        [
+            "oracle",
+            "mean",
+            "geometric_median",
+            "median",
+            "trimmed_mean",
+            "krum",
+            "zeno",
+            "safeguard-variantsingle",
+            "safeguard-window_long300",
+        ]
+    );
+    assert_eq!(labels(&t1, "attack"), attacks);
+    assert_eq!(labels(&t1, "seed"), ["seed-1", "seed-2", "seed-3"]);
+    assert_eq!(t1.layout.cells[0].name, "oracle__none__seed-1");
+    // As the paper: 10 machines of which 4 Byzantine, Krum told f = 4 past its precondition.
+    let krum = cell(&t1, "krum__alie-z0.3__seed-2");
+    assert_eq!(krum["workers"], json!({"honest": 6, "byzantine": 4}));
+    assert_eq!(
+        krum["aggregator"],
+        json!({"kind": "krum", "f": 4, "unchecked": true})
+    );
+    assert_eq!(krum["attack"], json!({"kind": "alie", "z": 0.3}));
+    assert_eq!(krum["seed"], 2);
+    // The delay scaled to the run: a tenth of its rounds (the README says why).
+    let delayed = cell(&t1, "mean__delayed__seed-1");
+    assert_eq!(delayed["attack"]["delay"].as_u64().unwrap() * 10, 1000);
+    assert_eq!(delayed["rounds"], 1000);
+    assert_eq!(delayed["problem"]["kind"], "mlp");
+    assert_eq!(delayed["problem"]["data"]["kind"], "digits");
+
+    // The second grid: Krum with 3 Byzantine machines, within its precondition.
+    let k3 = load("paper_table1_krum3");
+    assert_eq!(k3.layout.cells.len(), 3 * 9 * 3);
+    assert_eq!(labels(&k3, "aggregator"), ["oracle", "krum", "safeguard"]);
+    assert_eq!(labels(&k3, "attack"), attacks);
+    let krum = cell(&k3, "krum__ipm__seed-3");
+    assert_eq!(krum["workers"], json!({"honest": 7, "byzantine": 3}));
+    assert_eq!(krum["aggregator"], json!({"kind": "krum", "f": 3}));
+
+    // The thresholds: 7 calibrations x 9 attacks x 2 variants x 3 seeds.
+    let th = load("paper_table1_thresholds");
+    assert_eq!(th.layout.cells.len(), 7 * 9 * 2 * 3);
+    let calibrations = labels(&th, "aggregator.threshold+aggregator.noise_bound");
+    assert_eq!(calibrations.len(), 7);
+    assert_eq!(calibrations[0], "threshold-modeoracle_pre_run-factor0.75");
+    assert_eq!(calibrations[6], "threshold-modepaper");
+    assert_eq!(
+        labels(&th, "aggregator.variant+aggregator.window_long"),
+        ["variant-single", "variant-double"]
+    );
+    let paper = cell(&th, "threshold-modepaper__zero__variant-double__seed-1");
+    assert_eq!(paper["aggregator"]["threshold"], json!({"mode": "paper"}));
+    assert_eq!(paper["aggregator"]["window_long"], 300);
+    let single = cell(
+        &th,
+        "threshold-modeadaptive-factor1.0__zero__variant-single__seed-1",
+    );
+    assert_eq!(single["aggregator"]["window_long"], serde_json::Value::Null);
+    assert_eq!(single["aggregator"]["threshold"]["factor"], 1.0);
+}
+
+/// Three cells of the paper's Table 1 on a small budget (one shard of the grid): the oracle,
+/// the trimmed mean and the double safeguard under label flipping.
+#[test]
+fn three_cells_of_the_paper_table1_run_on_a_small_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = text(&root().join("scenarios/paper_table1.json"));
+    let small = text
+        .replace("\"rounds\": 1000", "\"rounds\": 60")
+        .replace("\"eval_every\": 50", "\"eval_every\": 20");
+    assert_ne!(small, text);
+    let file = tmp.path().join("paper_table1.json");
+    std::fs::write(&file, small).unwrap();
+    // Shard 7 of 108: cells 6, 114 and 222 of the 243.
+    let out = sweep(
+        tmp.path(),
+        &file,
+        &tmp.path().join("t1"),
+        &["--shard", "7/108"],
+    );
+    assert_code(&out, 0);
+    let cells = tmp.path().join("t1").join("cells");
+    let mut names: Vec<String> = std::fs::read_dir(&cells)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "oracle__label_flip__seed-1",
+            "safeguard-window_long300__label_flip__seed-1",
+            "trimmed_mean__label_flip__seed-1",
+        ]
+    );
+    for n in &names {
+        let s = summary(&cells.join(n));
+        assert_eq!(s["status"], "completed", "{n}");
+        assert_eq!(s["rounds"], 60, "{n}");
+        let acc = s["final"]["accuracy"].as_f64().unwrap();
+        // Above chance (10 classes) after 60 rounds.
+        assert!(acc > 0.3, "{n}: accuracy {acc}");
+    }
+    let sg = summary(&cells.join(&names[1]));
+    assert_eq!(sg["expelled"]["honest"], 0);
+    assert!(sg["expelled"]["byzantine"].as_u64().unwrap() >= 1, "{sg}");
+}

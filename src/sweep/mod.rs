@@ -439,6 +439,9 @@ fn scalar(v: &Value) -> Option<String> {
 fn labels(key: &str, values: &[Value]) -> Vec<String> {
     let last = key.rsplit('.').next().unwrap_or(key);
     let kind_of = |v: &Value| v.get("kind").and_then(Value::as_str).map(str::to_string);
+    // For a kind object told apart by a parameter it gives: its label without the `-no_p`
+    // parts (parameters only the others give), used when that alone is unique.
+    let mut short: Vec<Option<String>> = vec![None; values.len()];
     let mut out: Vec<String> = values
         .iter()
         .enumerate()
@@ -459,6 +462,9 @@ fn labels(key: &str, values: &[Value]) -> Vec<String> {
                             let text = scalar(pv).unwrap_or_else(|| format!("{i}"));
                             label.push_str(&format!("-{p}{text}"));
                         }
+                    }
+                    if label != kind {
+                        short[i] = Some(sanitize(&label));
                     }
                     // Parameters given by the others only.
                     let given: std::collections::BTreeSet<&String> =
@@ -488,6 +494,21 @@ fn labels(key: &str, values: &[Value]) -> Vec<String> {
             },
         })
         .collect();
+    // `safeguard-variantsingle`, not `safeguard-variantsingle-no_window_long`, when no other
+    // value's label is the same.
+    let taken: Vec<String> = out
+        .iter()
+        .cloned()
+        .chain(short.iter().flatten().cloned())
+        .collect();
+    for (i, s) in short.iter().enumerate() {
+        if let Some(s) = s
+            && *s != out[i]
+            && taken.iter().filter(|t| *t == s).count() == 1
+        {
+            out[i] = s.clone();
+        }
+    }
     // Still equal (e.g. values that differ only inside nested objects): number them.
     for i in 0..out.len() {
         if out[..i].contains(&out[i]) || out[i + 1..].contains(&out[i]) {
@@ -665,6 +686,15 @@ mod tests {
             &[json!({"kind": "alie", "z": 0.3}), json!({"kind": "alie"})],
         );
         assert_eq!(l, ["alie-z0.3", "alie-no_z"]);
+        // A value told apart by a parameter of its own drops the `-no_p` parts.
+        let l = labels(
+            "aggregator",
+            &[
+                json!({"kind": "safeguard", "variant": "single", "window_short": 50}),
+                json!({"kind": "safeguard", "window_long": 300, "window_short": 50}),
+            ],
+        );
+        assert_eq!(l, ["safeguard-variantsingle", "safeguard-window_long300"]);
         assert_eq!(
             labels("problem", &[json!([1]), json!([2])]),
             ["problem-0", "problem-1"]

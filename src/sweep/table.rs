@@ -479,41 +479,71 @@ impl Comparison {
     /// it is swept) as columns, each entry the mean ± standard deviation over seeds; one table
     /// per combination of the other swept keys.
     pub fn tables(&self) -> Vec<Table> {
-        let keys = &self.layout.keys;
         let axes = self.axes();
         let groups = self.groups();
         let mut tables = Vec::new();
+        let metric = |column: &str| METRICS.iter().find(|m| m.column == column);
+        if let (true, Some(best), Some(last)) = (
+            self.has_accuracy(),
+            metric("best_accuracy"),
+            metric("final_accuracy"),
+        ) {
+            // Best and final side by side: a late collapse hides behind the best.
+            for combo in &axes.combos {
+                tables.push(self.grid_table(
+                    "best / final test accuracy (%), means over seeds",
+                    &axes,
+                    &groups,
+                    combo,
+                    |g| self.pair(g, best, last),
+                ));
+            }
+        }
         for m in self.metrics().into_iter().filter(|m| m.table) {
             for combo in &axes.combos {
-                let suffix = self.combo_labels(&axes, combo);
-                let title = if suffix.is_empty() {
-                    m.title.to_string()
-                } else {
-                    format!("{} ({})", m.title, suffix.join(", "))
-                };
-                let mut header = vec![axes.row.map(|k| keys[k].path.clone()).unwrap_or_default()];
-                header.extend(axes.cols.iter().map(|&c| self.label(axes.col, c)));
-                let body = axes
-                    .rows
-                    .iter()
-                    .map(|&r| {
-                        let mut line = vec![self.label(axes.row, r)];
-                        line.extend(axes.cols.iter().map(|&c| {
-                            Self::group_at(&groups, &axes, r, c, combo)
-                                .map(|g| self.entry(g, m))
-                                .unwrap_or_default()
-                        }));
-                        line
-                    })
-                    .collect();
-                tables.push(Table {
-                    title,
-                    header,
-                    rows: body,
-                });
+                tables.push(self.grid_table(m.title, &axes, &groups, combo, |g| self.entry(g, m)));
             }
         }
         tables
+    }
+
+    /// One table: the row key's values as rows, the column key's as columns, at combination
+    /// `combo` of the other keys (named in the title), each entry `entry` of its group.
+    fn grid_table(
+        &self,
+        title: &str,
+        axes: &Axes,
+        groups: &[Group],
+        combo: &[usize],
+        entry: impl Fn(&Group) -> String,
+    ) -> Table {
+        let keys = &self.layout.keys;
+        let suffix = self.combo_labels(axes, combo);
+        let title = if suffix.is_empty() {
+            title.to_string()
+        } else {
+            format!("{title} ({})", suffix.join(", "))
+        };
+        let mut header = vec![axes.row.map(|k| keys[k].path.clone()).unwrap_or_default()];
+        header.extend(axes.cols.iter().map(|&c| self.label(axes.col, c)));
+        let rows = axes
+            .rows
+            .iter()
+            .map(|&r| {
+                let mut line = vec![self.label(axes.row, r)];
+                line.extend(axes.cols.iter().map(|&c| {
+                    Self::group_at(groups, axes, r, c, combo)
+                        .map(&entry)
+                        .unwrap_or_default()
+                }));
+                line
+            })
+            .collect();
+        Table {
+            title,
+            header,
+            rows,
+        }
     }
 
     /// How many seeds each entry averages.
@@ -552,6 +582,33 @@ impl Comparison {
             }
         }
         out
+    }
+
+    /// Two metrics' means over the group's seeds, `a / b`, with diverged cells counted.
+    fn pair(&self, g: &Group, a: &Metric, b: &Metric) -> String {
+        let mean_of = |m: &Metric| {
+            let vals: Vec<f64> = g
+                .members
+                .iter()
+                .filter_map(|&i| (m.get)(&self.results[i]))
+                .map(|v| if m.percent { 100.0 * v } else { v })
+                .collect();
+            if vals.is_empty() {
+                "n/a".to_string()
+            } else {
+                readable(mean_std(&vals).0)
+            }
+        };
+        let mut text = format!("{} / {}", mean_of(a), mean_of(b));
+        let diverged = g
+            .members
+            .iter()
+            .filter(|&&i| self.results[i].status == "diverged")
+            .count();
+        if diverged > 0 {
+            text.push_str(&format!(" ({diverged}/{} diverged)", g.members.len()));
+        }
+        text
     }
 
     /// One table entry: mean ± std for readers, with the cells that did not complete counted.
@@ -622,6 +679,46 @@ mod tests {
         assert_eq!(readable(f64::INFINITY), "∞");
         assert_eq!(readable(0.0), "0");
         assert_eq!(readable(4.0), "4");
+    }
+
+    #[test]
+    fn best_and_final_accuracy_come_side_by_side_first() {
+        let text = r#"{"name": "t", "seed": 1, "rounds": 10,
+            "workers": {"honest": 3, "byzantine": 0},
+            "problem": {"kind": "quadratic", "dim": 2},
+            "optimizer": {"lr": 0.1}, "aggregator": {"kind": "mean"},
+            "sweep": {"aggregator": [{"kind": "mean"}, {"kind": "median"}],
+                      "attack": [{"kind": "none"}], "seed": [1, 2]}}"#;
+        let layout = Layout::parse(text, "t.json").unwrap();
+        let cell = |best: f64, last: f64, status: &str| CellResult {
+            status: status.into(),
+            rounds: 10.0,
+            final_loss: 1.0,
+            best_loss: 1.0,
+            final_accuracy: Some(last),
+            best_accuracy: Some(best),
+            expelled_byzantine: 0.0,
+            expelled_honest: 0.0,
+            known_min: None,
+            workers: None,
+            rounds_to_target: None,
+            target_reached: None,
+        };
+        let c = Comparison {
+            layout,
+            results: vec![
+                cell(0.75, 0.5, "completed"),
+                cell(0.25, 0.25, "completed"),
+                cell(0.5, 0.125, "diverged"),
+                cell(1.0, 0.375, "completed"),
+            ],
+        };
+        let t = &c.tables()[0];
+        assert_eq!(t.title, "best / final test accuracy (%), means over seeds");
+        assert_eq!(t.header, ["aggregator", "none"]);
+        assert_eq!(t.rows[0], ["mean", "50 / 37.50"]);
+        assert_eq!(t.rows[1], ["median", "75 / 25 (1/2 diverged)"]);
+        assert_eq!(c.tables()[1].title, "final loss");
     }
 
     #[test]
