@@ -42,6 +42,15 @@ impl Observer for Tail {
 /// quickstart's own aggregator (the calibrated double safeguard).
 const DEFENSES: &[(&str, &str)] = &[
     ("mean", r#"{"kind": "mean"}"#),
+    ("median", r#"{"kind": "median"}"#),
+    ("trimmed_mean", r#"{"kind": "trimmed_mean"}"#),
+    ("geometric_median", r#"{"kind": "geometric_median"}"#),
+    ("krum (f 4)", r#"{"kind": "krum", "unchecked": true}"#),
+    (
+        "centered_clipping (tau 1)",
+        r#"{"kind": "centered_clipping", "tau": 1.0}"#,
+    ),
+    ("zeno", r#"{"kind": "zeno"}"#),
     ("oracle", r#"{"kind": "oracle"}"#),
     ("safeguard", "QUICKSTART"),
 ];
@@ -89,18 +98,25 @@ fn cell(registry: &Registry, aggregator: &Value, attack: &Value) -> String {
     s["attack"] = attack.clone();
     let scenario = match registry.parse(&s.to_string(), "attack_table") {
         Ok(sc) => sc,
+        Err(e) if e.message.contains("give `bias`") => return "needs `bias`".into(),
         Err(e) => return format!("invalid: {}", e.message),
     };
+    // Only the safeguard expels; the other rules' counts would always read 0/0.
+    let expels = aggregator["kind"] == "safeguard";
     let mut tail = Tail::default();
     match run_blocking(&scenario, &RunOptions::default(), &mut [&mut tail]) {
         Ok(r) => {
             let sm = r.summary;
-            let expelled = format!("{}/{}", sm.expelled.byzantine, sm.expelled.honest);
+            let expelled = if expels {
+                format!(", {}/{}", sm.expelled.byzantine, sm.expelled.honest)
+            } else {
+                String::new()
+            };
             let mean = tail.0.iter().sum::<f64>() / tail.0.len().max(1) as f64;
             match (sm.status, sm.final_.loss) {
-                (Status::Diverged, _) => format!("diverged (round {}), {expelled}", sm.rounds),
-                (_, Some(loss)) => format!("{loss:.4} ({mean:.4}), {expelled}"),
-                (_, None) => format!("n/a, {expelled}"),
+                (Status::Diverged, _) => format!("diverged (round {}){expelled}", sm.rounds),
+                (_, Some(loss)) => format!("{loss:.4} ({mean:.4}){expelled}"),
+                (_, None) => format!("n/a{expelled}"),
             }
         }
         Err(e) => {

@@ -283,9 +283,14 @@ impl Actor for ByzantineWorker {
 impl Handler<ByzantineRequest> for ByzantineWorker {
     type Result = ();
     fn handle(&mut self, msg: ByzantineRequest, _: &mut Context<Self>) {
-        let gradient = self
-            .problem
-            .stochastic_gradient(&msg.view.params, self.id, &mut self.rng);
+        let params = &msg.view.params;
+        let gradient = if msg.view.round < self.from_round {
+            self.problem
+                .stochastic_gradient(params, self.id, &mut self.rng)
+        } else {
+            self.adversary
+                .own_gradient(self.problem.as_ref(), params, self.id, &mut self.rng)
+        };
         let own = self.momentum.push(gradient);
         let mut ctx = AttackContext {
             id: self.id,

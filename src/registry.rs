@@ -165,6 +165,10 @@ pub struct CheckContext<'a> {
     pub problem: Option<&'a ProblemInfo>,
     /// The aggregator's kind; `None` while the problem or the aggregator is checked.
     pub aggregator: Option<&'a str>,
+    /// Whether the aggregator publishes windows in its public state
+    /// ([`crate::aggregate::AggregatorKind::publishes_windows`]); `false` while the problem or
+    /// the aggregator is checked.
+    pub aggregator_windows: bool,
 }
 
 /// Builds a fresh copy of a scenario's aggregation rule (pre-aggregators included), in its

@@ -30,6 +30,8 @@ pub mod streams {
     pub const COLLUSION: u64 = 1 << 43;
     /// The `bucketing` pre-aggregator's permutations.
     pub const BUCKETING: u64 = 1 << 44;
+    /// Zeno's server-side batches.
+    pub const ZENO: u64 = 1 << 45;
 }
 
 /// The generator for stream `stream` of master seed `seed`.

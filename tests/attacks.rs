@@ -278,9 +278,12 @@ fn threshold_aware_needs_a_bias_against_a_rule_without_windows() {
     let mut s = shipped("threshold_aware");
     s["aggregator"] = json!({"kind": "mean"});
     s["rounds"] = json!(5);
-    let sc = Registry::builtin().parse(&s.to_string(), "t.json").unwrap();
-    let e = run_blocking(&sc, &RunOptions::default(), &mut []).unwrap_err();
-    assert!(e.to_string().contains("give `bias`"), "{e}");
+    // Refused when the scenario is checked (what `validate` runs), naming the field.
+    let e = Registry::builtin()
+        .parse(&s.to_string(), "t.json")
+        .unwrap_err();
+    assert_eq!(e.path, "attack.bias");
+    assert!(e.message.contains("give `bias`"), "{e}");
     s["attack"]["bias"] = json!(0.2);
     let (summary, events) = run(&s);
     assert_eq!(summary.status, Status::Completed);
@@ -310,4 +313,46 @@ fn colluders_agree_whatever_the_thread_count() {
         };
         assert_eq!(key(&one), key(&three), "{name}");
     }
+}
+
+#[test]
+fn label_flip_on_digits_is_caught_by_the_safeguard_and_hurts_the_mean() {
+    let accuracy = |s: &Summary| {
+        s.final_
+            .metrics
+            .get("accuracy")
+            .copied()
+            .flatten()
+            .unwrap_or(0.0)
+    };
+    let mut s = shipped("digits_label_flip");
+    s["rounds"] = json!(300);
+    s["eval_every"] = json!(300);
+    let (safeguard, _) = run(&s);
+    assert_eq!(safeguard.expelled.byzantine, 4);
+    assert_eq!(safeguard.expelled.honest, 0);
+    let mut m = shipped("digits_label_flip_mean");
+    m["rounds"] = json!(300);
+    m["eval_every"] = json!(300);
+    let (mean, _) = run(&m);
+    let (a_safeguard, a_mean) = (accuracy(&safeguard), accuracy(&mean));
+    assert!(
+        a_safeguard > 0.9 && a_mean < a_safeguard - 0.1,
+        "safeguard {a_safeguard}, mean {a_mean}"
+    );
+    // Before `from_round` the machines are honest: the same run as attack `none` up to there.
+    m["attack"] = json!({"kind": "label_flip", "from_round": 400});
+    let (late, late_events) = run(&m);
+    m["attack"] = json!({"kind": "none"});
+    let (none, none_events) = run(&m);
+    assert_eq!(accuracy(&late), accuracy(&none));
+    assert_eq!(late_events.len(), none_events.len());
+    // Label flipping needs labels: refused on the saddle, naming the attack's kind.
+    let mut q = shipped("zero");
+    q["attack"] = json!({"kind": "label_flip"});
+    let e = Registry::builtin()
+        .parse(&q.to_string(), "q.json")
+        .unwrap_err();
+    assert_eq!(e.path, "attack.kind");
+    assert!(e.message.contains("needs a classification problem"), "{e}");
 }

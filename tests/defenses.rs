@@ -76,6 +76,7 @@ const SHIPPED: &[&str] = &[
     "centered_clipping_sign_flip",
     "nnm_krum_sign_flip",
     "bucketing_median_sign_flip",
+    "zeno_sign_flip",
 ];
 
 /// Mean of column `col` of rounds.csv (round 0, the initial point, excluded).
@@ -234,4 +235,78 @@ fn the_safeguard_expels_the_alie_machines() {
     let result = run_blocking(&parsed, &RunOptions::default(), &mut []).unwrap();
     assert_eq!(result.summary.expelled.byzantine, 4);
     assert_eq!(result.summary.expelled.honest, 0);
+}
+
+/// A problem kind with no validation data at the master (a user's kind that declares none).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Opaque {}
+
+impl Params for Opaque {}
+
+impl ProblemKind for Opaque {
+    fn info(&self) -> ProblemInfo {
+        ProblemInfo {
+            dim: 3,
+            ..ProblemInfo::default()
+        }
+    }
+    fn build(&self, _: &Setting) -> Result<std::sync::Arc<dyn Problem>, String> {
+        Ok(std::sync::Arc::new(safeguard_sim::problem::Quadratic::new(
+            3,
+            1.0,
+            2.0,
+            1.0,
+            safeguard_sim::problem::Noise::Gaussian { std: 0.1 },
+        )))
+    }
+}
+
+#[test]
+fn zeno_needs_validation_data_and_keeps_accuracy_on_digits() {
+    // A problem without validation data: refused at the aggregator's kind, with the reason.
+    let mut registry = Registry::builtin();
+    registry.add_problem::<Opaque>("opaque");
+    let text = r#"{"name": "z", "seed": 1, "rounds": 10, "workers": {"honest": 4, "byzantine": 1},
+      "problem": {"kind": "opaque"}, "optimizer": {"lr": 0.1},
+      "aggregator": {"kind": "zeno"}}"#;
+    let e = registry.parse(text, "z.json").unwrap_err();
+    assert_eq!(e.path, "aggregator.kind");
+    assert!(e.message.contains("needs validation data"), "{e}");
+    // b must leave a vector.
+    let e = Registry::builtin()
+        .parse(
+            &text
+                .replace("opaque", "quadratic")
+                .replace(r#""zeno""#, r#""zeno", "b": 5"#),
+            "z.json",
+        )
+        .unwrap_err();
+    assert_eq!(e.path, "aggregator.b");
+
+    // On digits (a validation batch drawn each round), Zeno keeps the sign flippers out where
+    // the mean does not.
+    let scenario = |aggregator: serde_json::Value| {
+        json!({"name": "zeno-digits", "seed": 3, "rounds": 300, "eval_every": 300,
+               "workers": {"honest": 6, "byzantine": 4},
+               "problem": {"kind": "softmax", "data": {"kind": "digits"}, "batch_size": 32},
+               "optimizer": {"lr": 0.2}, "aggregator": aggregator,
+               "attack": {"kind": "sign_flip", "scale": 4.0}})
+    };
+    let accuracy = |aggregator: serde_json::Value| {
+        let s = Registry::builtin()
+            .parse(&scenario(aggregator).to_string(), "zd.json")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = run_blocking(&s, &RunOptions::default(), &mut []).unwrap();
+        r.summary
+            .final_
+            .metrics
+            .get("accuracy")
+            .copied()
+            .flatten()
+            .unwrap_or(0.0)
+    };
+    let zeno = accuracy(json!({"kind": "zeno", "batch": 16}));
+    let mean = accuracy(json!({"kind": "mean"}));
+    assert!(zeno > 0.85 && mean < 0.5, "zeno {zeno}, mean {mean}");
 }

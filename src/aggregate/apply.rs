@@ -190,6 +190,7 @@ pub fn aggregate_vectors(
         inputs: n,
         problem: None,
         aggregator: None,
+        aggregator_windows: false,
     };
     check_aggregator(&mut aggregator, &mut pre, "", &ctx).map_err(located)?;
     aggregator

@@ -46,6 +46,7 @@ pub mod oracle;
 pub mod preconditions;
 pub mod safeguard;
 pub mod trimmed_mean;
+pub mod zeno;
 
 use crate::linalg::Vector;
 use crate::registry::{BuildContext, DynParams, Params, Registry};
@@ -64,6 +65,7 @@ pub use nnm::{Nnm, NnmParams};
 pub use oracle::{Oracle, OracleParams};
 pub use safeguard::{Filter, Safeguard, SafeguardConfig, SafeguardParams, Thresholds, Variant};
 pub use trimmed_mean::{TrimmedMean, TrimmedMeanParams};
+pub use zeno::{Zeno, ZenoParams};
 
 /// What an aggregator sees in one round.
 #[derive(Debug, Clone, Copy)]
@@ -321,6 +323,13 @@ pub trait AggregatorKind: Params {
     fn one_shot(&self) -> Result<(), String> {
         Ok(())
     }
+    /// Whether the rule publishes windows in its public state ([`PublicState::windows`]; the
+    /// default: no). A white-box attack that sizes itself from them (`threshold_aware` without
+    /// `bias`) is refused when the scenario is checked if the rule says it publishes none, so
+    /// a rule of your own with windows should say yes here.
+    fn publishes_windows(&self) -> bool {
+        false
+    }
 }
 
 /// A pre-aggregator kind.
@@ -342,6 +351,8 @@ pub trait DynAggregator: DynParams {
     fn accepts_pre_dyn(&self) -> bool;
     /// [`AggregatorKind::one_shot`].
     fn one_shot_dyn(&self) -> Result<(), String>;
+    /// [`AggregatorKind::publishes_windows`].
+    fn publishes_windows_dyn(&self) -> bool;
 }
 
 impl<P: AggregatorKind> DynAggregator for P {
@@ -353,6 +364,9 @@ impl<P: AggregatorKind> DynAggregator for P {
     }
     fn one_shot_dyn(&self) -> Result<(), String> {
         self.one_shot()
+    }
+    fn publishes_windows_dyn(&self) -> bool {
+        self.publishes_windows()
     }
 }
 
@@ -446,6 +460,7 @@ pub fn register_builtins(registry: &mut Registry) {
         .add_aggregator::<GeometricMedianParams>("geometric_median")
         .add_aggregator::<BulyanParams>("bulyan")
         .add_aggregator::<CenteredClippingParams>("centered_clipping")
+        .add_aggregator::<ZenoParams>("zeno")
         .add_pre_aggregator::<NnmParams>("nnm")
         .add_pre_aggregator::<BucketingParams>("bucketing");
 }

@@ -144,6 +144,7 @@ mod tests {
             inputs,
             problem: None,
             aggregator: None,
+            aggregator_windows: false,
         }
     }
 

@@ -23,6 +23,7 @@ pub mod faulty;
 pub mod gaussian;
 pub mod ipm;
 pub mod ipm_search;
+pub mod label_flip;
 pub mod mimic;
 pub mod none;
 pub mod omission;
@@ -52,6 +53,7 @@ pub use faulty::{FaultMode, Faulty, FaultyParams};
 pub use gaussian::{Gaussian, GaussianParams};
 pub use ipm::{Ipm, IpmParams};
 pub use ipm_search::IpmSearchParams;
+pub use label_flip::{LabelFlip, LabelFlipParams};
 pub use mimic::{Mimic, MimicParams};
 pub use none::{NoAttack, NoneParams};
 pub use omission::{Omission, OmissionParams};
@@ -181,6 +183,20 @@ pub trait Adversary: Send {
     fn honest_round(&mut self, ctx: &mut AttackContext<'_>) {
         let _ = ctx;
     }
+    /// The gradient this machine computes in an attacking round, from its own stream `rng`
+    /// (stream `id`), before [`Adversary::attack`] sees it as `ctx.own` (with worker momentum,
+    /// it is pushed into the machine's momentum buffer first). The default is the honest
+    /// stochastic gradient; label flipping computes the same minibatch's gradient with flipped
+    /// labels. Draw exactly what the problem's gradient draws, from `rng` only.
+    fn own_gradient(
+        &mut self,
+        problem: &dyn crate::problem::Problem,
+        params: &Vector,
+        id: usize,
+        rng: &mut SimRng,
+    ) -> Vector {
+        problem.stochastic_gradient(params, id, rng)
+    }
 }
 
 /// An [`Adversary`] made from a closure (see [`adversary_fn`]).
@@ -201,6 +217,15 @@ impl Adversary for Box<dyn Adversary> {
     }
     fn honest_round(&mut self, ctx: &mut AttackContext<'_>) {
         (**self).honest_round(ctx)
+    }
+    fn own_gradient(
+        &mut self,
+        problem: &dyn crate::problem::Problem,
+        params: &Vector,
+        id: usize,
+        rng: &mut SimRng,
+    ) -> Vector {
+        (**self).own_gradient(problem, params, id, rng)
     }
 }
 
@@ -365,7 +390,8 @@ pub fn register_builtins(registry: &mut Registry) {
         .add_attack::<ThresholdAwareParams>("threshold_aware")
         .add_attack::<AlieSearchParams>("alie_search")
         .add_attack::<IpmSearchParams>("ipm_search")
-        .add_attack::<SaddleTrapParams>("saddle_trap");
+        .add_attack::<SaddleTrapParams>("saddle_trap")
+        .add_attack::<LabelFlipParams>("label_flip");
 }
 
 #[cfg(test)]

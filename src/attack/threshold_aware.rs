@@ -73,10 +73,19 @@ pub(crate) fn check_fraction(fraction: f64) -> Result<(), ParamError> {
 }
 
 impl Params for ThresholdAwareParams {
-    fn check(&mut self, _: &CheckContext<'_>) -> Result<(), ParamError> {
+    fn check(&mut self, ctx: &CheckContext<'_>) -> Result<(), ParamError> {
         check_fraction(self.fraction)?;
-        if let Some(b) = self.bias {
-            ParamError::require_positive("bias", b, true)?;
+        match (self.bias, ctx.aggregator) {
+            (Some(b), _) => ParamError::require_positive("bias", b, true)?,
+            (None, Some(rule)) if !ctx.aggregator_windows => {
+                return Err(ParamError::new(
+                    "bias",
+                    format!(
+                        "`threshold_aware` sizes its bias from the defense's windows, and `{rule}` publishes none: give `bias` (a norm per round, e.g. 0.5)"
+                    ),
+                ));
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -392,6 +392,7 @@ impl Learning<'_> {
             // is not known from the parameters: the safeguard's filter estimates its radius.
             noise_bound: None,
             classes: Some(classes),
+            validation: crate::problem::Validation::Samples,
         }
     }
 

@@ -149,6 +149,21 @@ pub struct ProblemInfo {
     pub noise_bound: Option<f64>,
     /// The number of classes of a classification problem.
     pub classes: Option<usize>,
+    /// What the master can evaluate the loss on (Zeno's validation data).
+    pub validation: Validation,
+}
+
+/// What the master can evaluate the loss on, for rules that score vectors by the loss (Zeno).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Validation {
+    /// Nothing: such rules are refused.
+    #[default]
+    None,
+    /// The loss `f` itself, exactly (analytic problems: the master knows `f`).
+    ExactLoss,
+    /// A small batch of training samples drawn each round ([`Problem::draw_server_batch`],
+    /// [`Problem::server_loss`]).
+    Samples,
 }
 
 impl ProblemInfo {
@@ -160,6 +175,7 @@ impl ProblemInfo {
             noise_level: Some(noise.level(dim)),
             noise_bound: noise.bound(),
             classes: None,
+            validation: Validation::ExactLoss,
         }
     }
 }

@@ -57,6 +57,7 @@ pub fn parse_attack_object(
         setting,
         problem: Some(&info),
         aggregator: None,
+        aggregator_windows: false,
         inputs: setting.machines(),
     };
     check_kind(&mut attack, "", &ctx).map_err(|(p, m)| fail(&p, &m))?;

@@ -554,6 +554,7 @@ impl Scenario {
             inputs: setting.machines(),
             problem: None,
             aggregator: None,
+            aggregator_windows: false,
         };
         check_kind(&mut problem, "problem", &ctx)?;
         let problem_info = problem.params.info_dyn();
@@ -561,6 +562,7 @@ impl Scenario {
         ctx.problem = Some(&problem_info);
         check_aggregator(&mut aggregator, &mut pre, "aggregator", &ctx)?;
         ctx.aggregator = Some(&aggregator.kind);
+        ctx.aggregator_windows = aggregator.params.publishes_windows_dyn();
         check_kind(&mut attack, "attack", &ctx)?;
 
         let mut spec = spec;

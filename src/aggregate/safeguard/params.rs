@@ -336,6 +336,9 @@ impl AggregatorKind for SafeguardParams {
     fn one_shot(&self) -> Result<(), String> {
         Err("the safeguard is stateful across rounds (windowed sums over `window_short` and `window_long` rounds, permanent expulsion): one set of vectors has no safeguard aggregate; run a scenario instead".into())
     }
+    fn publishes_windows(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
