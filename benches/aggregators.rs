@@ -14,8 +14,8 @@ use safeguard_sim::aggregate::geometric_median::GeometricMedianParams;
 use safeguard_sim::aggregate::safeguard::NoReference;
 use safeguard_sim::aggregate::{
     Aggregator, Bucketing, Bulyan, CenteredClipping, Filter, GeometricMedian, Krum, Mean, Median,
-    MultiKrum, Neighbours, Nnm, PreAggregator, RoundInput, Safeguard, SafeguardConfig,
-    Thresholds, TrimmedMean, Variant,
+    MultiKrum, Neighbours, Nnm, PreAggregator, RoundInput, Safeguard, SafeguardConfig, Thresholds,
+    TrimmedMean, Variant,
 };
 use safeguard_sim::linalg::Vector;
 use safeguard_sim::rng::{normal, stream};

@@ -96,7 +96,12 @@ fn round_cost(c: &mut Criterion) {
                 sum.fill(0.0);
                 for ((g, l), s) in grads.iter().flatten().zip(&mut long).zip(&mut short) {
                     let scale = 1.0 / m as f64;
-                    for (((g, l), s), o) in g.iter().zip(l.iter_mut()).zip(s.iter_mut()).zip(sum.iter_mut()) {
+                    for (((g, l), s), o) in g
+                        .iter()
+                        .zip(l.iter_mut())
+                        .zip(s.iter_mut())
+                        .zip(sum.iter_mut())
+                    {
                         *l += scale * g;
                         *s += scale * g;
                         *o += g;

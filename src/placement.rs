@@ -222,7 +222,10 @@ mod tests {
         // The quickstart: 6 + 4 machines at 1 us: 3 + 2 us saved against two round trips.
         let (t, why) = decide(2, 2, &work(6, 4, 1, 30));
         assert_eq!(t, 1);
-        assert!(why.contains("5.0 us of gradients") && why.contains("60.0 us"), "{why}");
+        assert!(
+            why.contains("5.0 us of gradients") && why.contains("60.0 us"),
+            "{why}"
+        );
         // Never more threads than cores, and one core means one thread.
         assert_eq!(decide(8, 2, &work(1000, 0, 60, 30)).0, 2);
         assert_eq!(decide(8, 1, &work(1000, 0, 60, 30)).0, 1);

@@ -137,9 +137,8 @@ impl Simulation {
             Placement::new(requested, requested, options.placement, m, "asked")
         };
         let system = System::new();
-        let mut arbiters: Vec<Arbiter> = system.block_on(async {
-            (1..placement.threads).map(|_| Arbiter::new()).collect()
-        });
+        let mut arbiters: Vec<Arbiter> =
+            system.block_on(async { (1..placement.threads).map(|_| Arbiter::new()).collect() });
         if options.placement == PlacementPolicy::Auto && placement.threads > 1 {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let gradient = probe_gradient(problem.as_ref(), &initial, spec.seed);
@@ -192,7 +191,9 @@ impl Simulation {
                     let addr = HonestWorker::start_in_arbiter(&handles[g], move |_| {
                         HonestWorker::new(id, p, rng).with_momentum(worker_momentum)
                     });
-                    groups[g].honest.push((id, addr.recipient::<GradientRequest>()));
+                    groups[g]
+                        .honest
+                        .push((id, addr.recipient::<GradientRequest>()));
                 }
             }
             let ids: Vec<usize> = (honest_n..m).collect();

@@ -134,7 +134,11 @@ fn same_seed_gives_byte_identical_rounds_whatever_the_thread_count() {
     assert_code(&o2, 0);
     let placement = &summary(&r2)["placement"];
     assert_eq!(placement["threads"], json!(2), "{placement}");
-    assert_eq!(placement["machines_per_thread"], json!([5, 5]), "{placement}");
+    assert_eq!(
+        placement["machines_per_thread"],
+        json!([5, 5]),
+        "{placement}"
+    );
     assert_eq!(summary(&r1)["placement"]["threads"], json!(1));
     // Again from the written, fully resolved scenario.json.
     let r3 = tmp.path().join("again");

@@ -233,7 +233,7 @@ fn with_examples() -> Vec<(&'static str, safeguard_sim::registry::Registry)> {
 /// Shipped scenarios made to be timed (a thousand machines, hundreds of rounds): run here on
 /// fewer rounds, which still exercise every feature (the windows fill, the Byzantine machines
 /// are expelled, every figure is drawn); `cargo bench --bench system` runs them whole.
-const SHORTENED: [(&str, u64); 2] = [("scale_1000", 25), ("scale_1000_mean", 25)];
+const SHORTENED: [(&str, u64); 2] = [("scale_1000", 10), ("scale_1000_mean", 10)];
 
 /// The file to run for shipped scenario `name`: the shipped file, or for the [`SHORTENED`] ones
 /// a copy in `dir` with fewer rounds.

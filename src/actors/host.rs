@@ -158,8 +158,10 @@ async fn collect(
     asked: Vec<usize>,
     timeout: Option<Duration>,
 ) -> Batch {
-    let mut answers: Vec<(usize, Answer)> =
-        asked.into_iter().map(|id| (id, Answer::default())).collect();
+    let mut answers: Vec<(usize, Answer)> = asked
+        .into_iter()
+        .map(|id| (id, Answer::default()))
+        .collect();
     let receive = async {
         // Ends when every handle of the round has been dropped.
         while let Some(r) = rx.recv().await {
