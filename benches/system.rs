@@ -59,7 +59,7 @@ fn memory(c: &mut Criterion) {
 /// the benchmark's), never evaluated.
 fn trivial(m: usize) -> Scenario {
     let text = format!(
-        r#"{{"name":"trivial","seed":1,"rounds":1000000000,"eval_every":1000000000,
+        r#"{{"name":"trivial","seed":1,"rounds":100000000,"eval_every":100000000,
         "workers":{{"honest":{m},"byzantine":0}},
         "problem":{{"kind":"quadratic","dim":1}},"optimizer":{{"lr":0.01}},
         "aggregator":{{"kind":"mean"}}}}"#
