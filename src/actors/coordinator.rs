@@ -75,6 +75,9 @@ pub struct Coordinator {
     round: u64,
 }
 
+/// The round's honest vectors, by machine id, lent to the Byzantine machines' view.
+type Shared = Arc<Vec<(usize, Vector)>>;
+
 /// What the machines did in one phase, by machine id.
 #[derive(Debug, Default)]
 struct PhaseAnswers {
@@ -242,11 +245,7 @@ impl Coordinator {
         &self,
         round: u64,
         honest: &mut PhaseAnswers,
-    ) -> (
-        Option<Arc<Vec<(usize, Vector)>>>,
-        UnboundedReceiver<Batch>,
-        usize,
-    ) {
+    ) -> (Option<Shared>, UnboundedReceiver<Batch>, usize) {
         if !self.byzantine.iter().any(|(id, _)| self.good[*id]) {
             let (_, rx) = unbounded_channel();
             return (None, rx, 0);
@@ -316,7 +315,7 @@ impl Coordinator {
         &mut self,
         round: u64,
         mut honest: PhaseAnswers,
-        shared: Option<Arc<Vec<(usize, Vector)>>>,
+        shared: Option<Shared>,
         mut byzantine: PhaseAnswers,
     ) -> RoundEvent {
         // The honest vectors come back from the view (copied only if an adversary kept it).
