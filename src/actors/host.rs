@@ -1,9 +1,9 @@
 //! Machine hosts: one actor per arbiter thread, holding the machines placed there.
 //!
-//! The coordinator sends one [`HostRequest`] per host and phase (honest, then Byzantine); the host
+//! The coordinator sends one `HostRequest` per host and phase (honest, then Byzantine); the host
 //! forwards the request to each of its machines that is still good, as an ordinary actix message
 //! on its own thread, collects their replies on a channel made for the round, and sends them back
-//! in one [`Batch`]. A round therefore costs two cross-thread messages per host and phase,
+//! in one `Batch`. A round therefore costs two cross-thread messages per host and phase,
 //! whatever the number of machines: the cost of a round's messages does not grow with the
 //! machines placed on other threads.
 //!
