@@ -11,9 +11,11 @@
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use safeguard_sim::aggregate::bulyan::{Coordinate, Selection};
 use safeguard_sim::aggregate::geometric_median::GeometricMedianParams;
+use safeguard_sim::aggregate::safeguard::NoReference;
 use safeguard_sim::aggregate::{
-    Aggregator, Bucketing, Bulyan, CenteredClipping, GeometricMedian, Krum, Mean, Median,
-    MultiKrum, Neighbours, Nnm, PreAggregator, RoundInput, TrimmedMean,
+    Aggregator, Bucketing, Bulyan, CenteredClipping, Filter, GeometricMedian, Krum, Mean, Median,
+    MultiKrum, Neighbours, Nnm, PreAggregator, RoundInput, Safeguard, SafeguardConfig, Thresholds,
+    TrimmedMean, Variant,
 };
 use safeguard_sim::linalg::Vector;
 use safeguard_sim::rng::{normal, stream};
@@ -101,6 +103,27 @@ fn rules(c: &mut Criterion) {
                 selection: Selection::IteratedKrum,
                 coordinate: Coordinate::ClosestToMedian,
             }),
+        );
+        // The double safeguard in its steady state (huge thresholds: the last round's
+        // reference qualifies at once; no filter), the windows of the paper's quickstart.
+        bench(
+            "safeguard",
+            Box::new(Safeguard::new(
+                SafeguardConfig {
+                    variant: Variant::Double,
+                    window_long: 600,
+                    window_short: 100,
+                    thresholds: Thresholds::Fixed {
+                        long: 1e12,
+                        short: 1e12,
+                    },
+                    on_no_reference: NoReference::KeepAll,
+                    filter: Filter::Off,
+                    guard: true,
+                },
+                m,
+                d,
+            )),
         );
         bench(
             "centered_clipping",

@@ -7,6 +7,10 @@
 //! (noise on the sphere of radius `V`, the tightest case) more of them need exact pairwise
 //! counts; the estimated radius (problems without a bound) always costs `O(m^2 d)`.
 //!
+//! `safeguard_bare_pass` is the yardstick of the steady-state round: one fused pass over the
+//! bytes the update must touch (gradients read once, both windows read and written once, the
+//! mean summed); the target is the `safeguard` round within 2x of it.
+//!
 //! Run: `cargo bench --bench safeguard`. Figures are in the README.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -82,6 +86,30 @@ fn round_cost(c: &mut Criterion) {
             honest_mean: &hm,
         };
         let label = format!("m={m},d={d}");
+        // The yardstick of the safeguard's update: one pass over the bytes it must touch (the
+        // round's gradients read once, both windows read and written once, the mean summed).
+        group.bench_function(BenchmarkId::new("safeguard_bare_pass", &label), |b| {
+            let mut long = vec![Vector::zeros(d); m];
+            let mut short = vec![Vector::zeros(d); m];
+            let mut sum = Vector::zeros(d);
+            b.iter(|| {
+                sum.fill(0.0);
+                for ((g, l), s) in grads.iter().flatten().zip(&mut long).zip(&mut short) {
+                    let scale = 1.0 / m as f64;
+                    for (((g, l), s), o) in g
+                        .iter()
+                        .zip(l.iter_mut())
+                        .zip(s.iter_mut())
+                        .zip(sum.iter_mut())
+                    {
+                        *l += scale * g;
+                        *s += scale * g;
+                        *o += g;
+                    }
+                }
+                black_box(&sum);
+            })
+        });
         group.bench_function(BenchmarkId::new("mean", &label), |b| {
             let mut agg = Mean;
             b.iter(|| black_box(agg.aggregate(black_box(&input))))
@@ -155,7 +183,7 @@ fn whole_run(c: &mut Criterion) {
             |b| {
                 let options = safeguard_sim::sim::RunOptions {
                     threads,
-                    stop: None,
+                    ..Default::default()
                 };
                 b.iter(|| {
                     safeguard_sim::sim::run_blocking(&scenario, &options, &mut [])

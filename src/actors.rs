@@ -1,10 +1,14 @@
-//! The actix actors: one per machine, plus the coordinator. Thin shells around the math.
+//! The actix actors: one per machine, the machine hosts and the coordinator. Thin shells around
+//! the math.
 //!
 //! The round protocol (lock-step, deterministic):
-//! 1. the coordinator sends [`GradientRequest`] with the current parameters to every honest
-//!    machine still in the good set;
-//! 2. honest machines answer through the [`ReplyTo`] handle in the request;
-//! 3. the Byzantine machines get [`ByzantineRequest`] with the omniscient [`RoundView`];
+//! 1. the coordinator sends the current parameters to every host ([`host`]: one actor per arbiter
+//!    thread, holding the machines placed there), which forwards a [`GradientRequest`] to each of
+//!    its honest machines still in the good set;
+//! 2. honest machines answer through the [`ReplyTo`] handle in the request; each host sends its
+//!    machines' replies back in one batch;
+//! 3. the Byzantine machines get [`ByzantineRequest`] with the omniscient [`RoundView`], the same
+//!    way;
 //! 4. the coordinator orders the replies by worker id, checks them, aggregates, steps
 //!    ([`crate::optimizer::ServerOptimizer`]), evaluates the iterate when the round is recorded
 //!    ([`crate::evaluation::EvaluationPlan`]), and returns one [`RoundEvent`].
@@ -17,27 +21,34 @@
 //! made for the round, so a reply after the round (or to a later round) cannot reach it; an
 //! actor that crashes or drops its handle is noticed at once, one that keeps the handle and never
 //! answers is cut off by the reply timeout.
+//!
+//! A round costs two cross-thread messages per host and phase, whatever the number of machines
+//! (see [`host`]); which thread each machine runs on is decided by [`crate::placement`].
 
-use crate::aggregate::{Aggregator, RoundInput, WindowDistance};
+mod coordinator;
+pub mod host;
+
+use crate::aggregate::WindowDistance;
 use crate::attack::{Adversary, AttackContext, RoundView};
-use crate::evaluation::{Evaluation, EvaluationPlan};
-use crate::linalg::{Vector, distance, is_finite, mean, norm};
-use crate::optimizer::{Momentum, MomentumBuffer, Schedule, ServerOptimizer};
+use crate::linalg::Vector;
+use crate::optimizer::{Momentum, MomentumBuffer};
 use crate::problem::Problem;
 use crate::rng::SimRng;
 use actix::prelude::*;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use coordinator::{Coordinator, CoordinatorConfig};
+pub use host::MachineGroup;
 
 /// What travels on a round's channel, stamped by the [`ReplyTo`] handle (a machine cannot forge
 /// another's id).
 #[derive(Debug)]
 struct Reply {
-    worker: usize,
+    /// The machine's place in its host's list for this phase.
+    slot: usize,
     body: ReplyBody,
 }
 
@@ -65,15 +76,28 @@ enum ReplyBody {
 pub struct ReplyTo {
     worker: usize,
     round: u64,
+    slot: usize,
     tx: UnboundedSender<Reply>,
+    /// A reply went through (then a drop says something only during a panic).
+    sent: AtomicBool,
 }
 
 impl ReplyTo {
+    fn new(worker: usize, round: u64, slot: usize, tx: UnboundedSender<Reply>) -> Self {
+        ReplyTo {
+            worker,
+            round,
+            slot,
+            tx,
+            sent: AtomicBool::new(false),
+        }
+    }
     /// Send a gradient. Returns false when the round is already over (the reply is dropped).
     pub fn send(&self, gradient: Vector) -> bool {
+        self.sent.store(true, Ordering::Relaxed);
         self.tx
             .send(Reply {
-                worker: self.worker,
+                slot: self.slot,
                 body: ReplyBody::Gradient(gradient),
             })
             .is_ok()
@@ -90,15 +114,18 @@ impl ReplyTo {
 
 impl Drop for ReplyTo {
     fn drop(&mut self) {
-        // Fails (ignored) when the round is already over.
+        // Fails (ignored) when the round is already over. After a reply, only a crash is news.
         let panicking = std::thread::panicking();
+        if !panicking && *self.sent.get_mut() {
+            return;
+        }
         let message = if panicking {
             LAST_PANIC.with(|m| m.borrow_mut().take())
         } else {
             None
         };
         let _ = self.tx.send(Reply {
-            worker: self.worker,
+            slot: self.slot,
             body: ReplyBody::Dropped { panicking, message },
         });
     }
@@ -389,409 +416,3 @@ pub struct RoundEvent {
 #[derive(Message)]
 #[rtype(result = "RoundEvent")]
 pub struct RunRound;
-
-/// Settings of the coordinator that do not change during a run.
-#[derive(Debug, Clone)]
-pub struct CoordinatorConfig {
-    /// Step size `eta` (the schedule's starting value).
-    pub lr: f64,
-    /// `nu`, standard deviation of the Gaussian perturbation (multiplied by the round's `lr`).
-    pub perturbation: f64,
-    /// A run whose parameters' norm exceeds this has diverged.
-    pub divergence_norm: f64,
-    /// How long Byzantine machines get to answer in a round.
-    pub reply_timeout: Duration,
-    /// The learning-rate schedule.
-    pub schedule: Schedule,
-    /// Momentum the master keeps on the aggregate.
-    pub server_momentum: Momentum,
-    /// Which rounds are evaluated, and whether `min_eig` is computed.
-    pub evaluation: EvaluationPlan,
-    /// When set (e.g. by a Ctrl-C handler), the round in progress is evaluated as the last one.
-    pub stop: Option<Arc<AtomicBool>>,
-}
-
-/// The master: keeps the parameters, the good set and the aggregator; runs the rounds.
-pub struct Coordinator {
-    problem: Arc<dyn Problem>,
-    aggregator: Box<dyn Aggregator>,
-    config: CoordinatorConfig,
-    params: Arc<Vector>,
-    roles: Vec<Role>,
-    good: Vec<bool>,
-    honest: Vec<(usize, Recipient<GradientRequest>)>,
-    byzantine: Vec<(usize, Recipient<ByzantineRequest>)>,
-    optimizer: ServerOptimizer,
-    round: u64,
-}
-
-/// Replies collected in one phase, by worker id (all replies kept, to see duplicates).
-#[derive(Debug, Default)]
-struct Collected {
-    replies: BTreeMap<usize, Vec<Vector>>,
-    /// Machines whose handle was dropped, whether during a panic (a crash), and the panic's
-    /// message.
-    dropped: BTreeMap<usize, (bool, Option<String>)>,
-    timed_out: bool,
-}
-
-async fn collect(mut rx: UnboundedReceiver<Reply>, timeout: Option<Duration>) -> Collected {
-    let mut out = Collected::default();
-    let receive = async {
-        // Ends when every handle of the round has been dropped.
-        while let Some(r) = rx.recv().await {
-            match r.body {
-                ReplyBody::Gradient(g) => out.replies.entry(r.worker).or_default().push(g),
-                ReplyBody::Dropped { panicking, message } => {
-                    let entry = out.dropped.entry(r.worker).or_default();
-                    entry.0 |= panicking;
-                    if entry.1.is_none() {
-                        entry.1 = message;
-                    }
-                }
-            }
-        }
-    };
-    match timeout {
-        Some(t) => {
-            if tokio::time::timeout(t, receive).await.is_err() {
-                out.timed_out = true;
-            }
-        }
-        None => receive.await,
-    }
-    out
-}
-
-impl Coordinator {
-    /// A coordinator for machines `0..m` with the given roles. `honest` and `byzantine` hold the
-    /// actors' recipients (any order; they are sorted by id).
-    #[allow(clippy::too_many_arguments)] // one plain constructor beats a builder for 8 parts
-    pub fn new(
-        problem: Arc<dyn Problem>,
-        aggregator: Box<dyn Aggregator>,
-        config: CoordinatorConfig,
-        initial: Vector,
-        roles: Vec<Role>,
-        mut honest: Vec<(usize, Recipient<GradientRequest>)>,
-        mut byzantine: Vec<(usize, Recipient<ByzantineRequest>)>,
-        perturbation_rng: SimRng,
-    ) -> Self {
-        honest.sort_by_key(|(i, _)| *i);
-        byzantine.sort_by_key(|(i, _)| *i);
-        let m = roles.len();
-        let optimizer = ServerOptimizer::new(
-            config.lr,
-            config.perturbation,
-            config.schedule,
-            config.server_momentum,
-            config.evaluation.rounds,
-            perturbation_rng,
-        );
-        Coordinator {
-            problem,
-            aggregator,
-            config,
-            params: Arc::new(initial),
-            roles,
-            good: vec![true; m],
-            honest,
-            byzantine,
-            optimizer,
-            round: 0,
-        }
-    }
-
-    fn ask_honest(&self, round: u64) -> UnboundedReceiver<Reply> {
-        let (tx, rx) = unbounded_channel();
-        for (id, r) in &self.honest {
-            if self.good[*id] {
-                let reply = ReplyTo {
-                    worker: *id,
-                    round,
-                    tx: tx.clone(),
-                };
-                r.do_send(GradientRequest {
-                    round,
-                    params: self.params.clone(),
-                    reply,
-                });
-            }
-        }
-        rx
-    }
-
-    fn ask_byzantine(&self, round: u64, honest: &Collected) -> UnboundedReceiver<Reply> {
-        let (tx, rx) = unbounded_channel();
-        if !self.byzantine.iter().any(|(id, _)| self.good[*id]) {
-            // Nobody to ask: no view to build (it copies every honest vector).
-            return rx;
-        }
-        let honest_vectors: Vec<(usize, Vector)> = honest
-            .replies
-            .iter()
-            .filter_map(|(w, v)| v.first().map(|g| (*w, g.clone())))
-            .collect();
-        let view = Arc::new(RoundView::new(
-            round,
-            self.params.clone(),
-            self.roles.len(),
-            self.good.iter().filter(|g| **g).count(),
-            Arc::new(honest_vectors),
-            Arc::new(
-                self.byzantine
-                    .iter()
-                    .map(|(i, _)| *i)
-                    .filter(|i| self.good[*i])
-                    .collect(),
-            ),
-            Arc::new(self.aggregator.public_state()),
-        ));
-        for (id, r) in &self.byzantine {
-            if self.good[*id] {
-                let reply = ReplyTo {
-                    worker: *id,
-                    round,
-                    tx: tx.clone(),
-                };
-                r.do_send(ByzantineRequest {
-                    view: view.clone(),
-                    reply,
-                });
-            }
-        }
-        rx
-    }
-
-    fn is_connected(&self, id: usize) -> bool {
-        // Both lists are sorted by id (see `new`): O(log m) per machine, not O(m).
-        fn find<M: actix::Message + Send>(list: &[(usize, Recipient<M>)], id: usize) -> bool
-        where
-            M::Result: Send,
-        {
-            list.binary_search_by_key(&id, |(i, _)| *i)
-                .is_ok_and(|k| list[k].1.connected())
-        }
-        match self.roles.get(id) {
-            Some(Role::Honest) => find(&self.honest, id),
-            Some(Role::Byzantine) => find(&self.byzantine, id),
-            None => false,
-        }
-    }
-
-    /// The evaluation of the iterate after round `round`, when the round is recorded: on the
-    /// plan's schedule, or the last round the run makes (the planned last one, a divergence of
-    /// the parameters, or a stop request).
-    fn evaluate(&self, round: u64, diverged: bool) -> Option<Evaluation> {
-        let plan = &self.config.evaluation;
-        let stop = self
-            .config
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::SeqCst));
-        let last = diverged || stop || round >= plan.rounds;
-        (last || plan.scheduled(round))
-            .then(|| plan.evaluate(self.problem.as_ref(), &self.params, round, last))
-    }
-
-    fn finish_round(&mut self, round: u64, honest: Collected, byzantine: Collected) -> RoundEvent {
-        let dim = self.problem.dim();
-        let workers: Vec<usize> = (0..self.roles.len()).filter(|&i| self.good[i]).collect();
-        let mut faults = Vec::new();
-        let mut forced: Vec<(usize, &'static str)> = Vec::new();
-        let mut gradients: Vec<Option<Vector>> = Vec::with_capacity(workers.len());
-        for &w in &workers {
-            let role = self.roles[w];
-            let phase = if role == Role::Honest {
-                &honest
-            } else {
-                &byzantine
-            };
-            let detail = phase.dropped.get(&w).and_then(|d| d.1.clone());
-            let mut fault = |kind: &'static str| {
-                faults.push(Fault {
-                    round,
-                    worker: w,
-                    role,
-                    kind,
-                    detail: if kind == "crashed" {
-                        detail.clone()
-                    } else {
-                        None
-                    },
-                })
-            };
-            // Crashed: its handle was dropped during a panic (it died handling this round's
-            // request, whatever it sent before), or its mailbox is closed (it died earlier). A
-            // crashed machine's replies are ignored and it is expelled, as is one that kept its
-            // handle past the reply timeout. Neither check depends on timing: the handle is
-            // dropped during the unwinding, before the round's channel can close.
-            let crashed = phase.dropped.get(&w).is_some_and(|d| d.0) || !self.is_connected(w);
-            let replies = if crashed {
-                None
-            } else {
-                phase.replies.get(&w).map(|v| v.as_slice())
-            };
-            let g = match replies {
-                None | Some([]) => {
-                    let kind = if crashed {
-                        "crashed"
-                    } else if phase.timed_out && !phase.dropped.contains_key(&w) {
-                        "timeout"
-                    } else {
-                        "silent"
-                    };
-                    if kind != "silent" {
-                        forced.push((w, kind));
-                    }
-                    fault(kind);
-                    None
-                }
-                Some([first, rest @ ..]) => {
-                    if !rest.is_empty() {
-                        fault("duplicate_reply");
-                    }
-                    if first.len() != dim {
-                        fault("wrong_length");
-                        None
-                    } else if !is_finite(first) {
-                        fault("non_finite");
-                        None
-                    } else {
-                        Some(first.clone())
-                    }
-                }
-            };
-            gradients.push(g);
-        }
-        let honest_mean = mean(
-            workers
-                .iter()
-                .zip(&gradients)
-                .filter(|(w, _)| self.roles[**w] == Role::Honest)
-                .filter_map(|(_, g)| g.as_ref()),
-            dim,
-        );
-        let input = RoundInput {
-            round,
-            params: &self.params,
-            machines: self.roles.len(),
-            workers: &workers,
-            gradients: &gradients,
-            honest_mean: &honest_mean,
-        };
-        let agg = self.aggregator.aggregate(&input);
-        let valid = gradients.iter().flatten().count();
-        let all_dropped = valid > 0 && agg.dropped.len() >= valid;
-        let record = |worker: usize, reason: String| ExpulsionRecord {
-            worker,
-            role: self.roles.get(worker).copied().unwrap_or(Role::Byzantine),
-            reason,
-        };
-        let dropped = agg
-            .dropped
-            .iter()
-            .map(|d| DroppedRecord {
-                worker: d.worker,
-                role: self.roles.get(d.worker).copied().unwrap_or(Role::Byzantine),
-                neighbours: d.neighbours,
-                radius: d.radius,
-            })
-            .collect();
-        let withheld = agg
-            .withheld
-            .iter()
-            .map(|e| record(e.worker, e.reason.clone()))
-            .collect();
-        let mut direction = agg.direction;
-        // Every input is finite, but huge finite vectors can still overflow a rule's arithmetic
-        // (a mean of 1e308s). The model must never be poisoned: skip the step and report it.
-        let step_skipped = direction.len() != dim || !is_finite(&direction);
-        if step_skipped {
-            direction = Vector::zeros(dim);
-        }
-        let agg_error = distance(&direction, &honest_mean);
-
-        // x <- x - eta_t (xi + v), xi ~ N(0, nu^2 I) (semantic 6: xi scaled by eta), v the
-        // aggregate or its server momentum.
-        let next = self.optimizer.step(&self.params, direction, round);
-        let diverged = !is_finite(&next) || norm(&next) > self.config.divergence_norm;
-        self.params = Arc::new(next);
-
-        let mut expulsions: BTreeMap<usize, String> = BTreeMap::new();
-        for (w, reason) in forced {
-            expulsions.insert(w, reason.to_string());
-        }
-        for e in agg.expel {
-            if e.worker < self.good.len() && self.good[e.worker] {
-                expulsions.entry(e.worker).or_insert(e.reason);
-            }
-        }
-        for w in expulsions.keys() {
-            self.good[*w] = false;
-        }
-        let good = self.good.iter().filter(|g| **g).count();
-        let byzantine_in_good = (0..self.roles.len())
-            .filter(|&i| self.good[i] && self.roles[i] == Role::Byzantine)
-            .count();
-        let evaluation = self.evaluate(round, diverged);
-        // The loss can overflow a round before the parameters' norm does.
-        let diverged = diverged || evaluation.as_ref().is_some_and(|e| !e.loss.is_finite());
-        let evaluated = evaluation.is_some();
-        let (loss, grad_norm, metrics) = match evaluation {
-            Some(e) => (e.loss, e.grad_norm, e.metrics),
-            None => (f64::NAN, f64::NAN, Vec::new()),
-        };
-        RoundEvent {
-            round,
-            evaluated,
-            loss,
-            grad_norm,
-            good,
-            byzantine_in_good,
-            agg_error,
-            no_reference: agg.no_reference,
-            faults,
-            expulsions: expulsions
-                .into_iter()
-                .map(|(worker, reason)| ExpulsionRecord {
-                    worker,
-                    role: self.roles[worker],
-                    reason,
-                })
-                .collect(),
-            dropped,
-            all_dropped,
-            withheld,
-            distances: agg.distances,
-            params: self.params.clone(),
-            metrics,
-            diverged,
-            step_skipped,
-        }
-    }
-}
-
-impl Actor for Coordinator {
-    type Context = Context<Self>;
-}
-
-impl Handler<RunRound> for Coordinator {
-    type Result = AtomicResponse<Self, RoundEvent>;
-
-    fn handle(&mut self, _: RunRound, _: &mut Context<Self>) -> Self::Result {
-        self.round += 1;
-        let round = self.round;
-        let timeout = self.config.reply_timeout;
-        let rx = self.ask_honest(round);
-        AtomicResponse::new(Box::pin(
-            collect(rx, None)
-                .into_actor(self)
-                .then(move |honest, act, _| {
-                    let rx = act.ask_byzantine(round, &honest);
-                    async move { (honest, collect(rx, Some(timeout)).await) }.into_actor(act)
-                })
-                .map(move |(honest, byz), act, _| act.finish_round(round, honest, byz)),
-        ))
-    }
-}

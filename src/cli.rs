@@ -14,11 +14,12 @@
 //! (malformed scenario, existing output without `--force`, bad arguments), 130 interrupted.
 
 use crate::error::Error;
+use crate::placement::PlacementPolicy;
 use crate::record::Status;
 use crate::registry::Registry;
 use crate::run::{RunConfig, replot, run};
 use crate::sweep::{Sweep, SweepConfig, merge, run_sweep};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -43,9 +44,12 @@ enum Command {
         /// Replace an existing output directory.
         #[arg(long)]
         force: bool,
-        /// Threads for the machine actors: 1 = on the coordinator's thread, N > 1 = N threads of their own (results never depend on it).
+        /// Threads in all: the coordinator's and N - 1 more for the machine actors, used only when they pay under `--placement auto` (results never depend on it).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: u16,
+        /// How the threads are used: `auto` only when they pay (the gradients outweigh the cross-thread messages, measured before the first round), `spread` always (results never depend on it).
+        #[arg(long, value_enum, default_value_t = PlacementArg::Auto)]
+        placement: PlacementArg,
         /// No progress bar and no summary line.
         #[arg(long)]
         quiet: bool,
@@ -129,6 +133,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
             out,
             force,
             threads,
+            placement,
             quiet,
             jobs,
             resume,
@@ -138,6 +143,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
                 out,
                 force,
                 threads,
+                placement: placement.into(),
                 quiet,
                 jobs,
                 resume,
@@ -222,11 +228,30 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((k, n))
 }
 
+/// `--placement` (see [`crate::placement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PlacementArg {
+    /// Use the threads only when they pay.
+    Auto,
+    /// Use the threads whatever they cost.
+    Spread,
+}
+
+impl From<PlacementArg> for PlacementPolicy {
+    fn from(p: PlacementArg) -> Self {
+        match p {
+            PlacementArg::Auto => PlacementPolicy::Auto,
+            PlacementArg::Spread => PlacementPolicy::Spread,
+        }
+    }
+}
+
 /// The options of `run`.
 struct Options {
     out: Option<PathBuf>,
     force: bool,
     threads: u16,
+    placement: PlacementPolicy,
     quiet: bool,
     jobs: u16,
     resume: bool,
@@ -329,6 +354,7 @@ fn run_command(registry: &Registry, scenario_path: PathBuf, o: Options) -> Resul
         out: o.out,
         force: o.force,
         threads: o.threads as usize,
+        placement: o.placement,
         quiet: o.quiet,
         stop: Some(stop_flag()),
     };

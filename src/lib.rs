@@ -16,8 +16,9 @@
 //!   once into a valid [`scenario::Scenario`];
 //! - [`run`] and [`cli`]: the one entry point that runs a scenario with the usual outputs, and the
 //!   command line built on it ([`cli::main_with`] for a user's binary);
-//! - [`sim`]: builds the actors from a scenario and runs the rounds;
-//! - [`actors`]: the coordinator, honest and Byzantine actors (thin actix shells);
+//! - [`sim`]: builds the actors from a scenario and runs the rounds; [`placement`] decides on
+//!   which threads;
+//! - [`actors`]: the coordinator, machine hosts, honest and Byzantine actors (thin actix shells);
 //! - [`problem`], [`aggregate`], [`attack`]: the math, free of actix;
 //! - [`optimizer`] and [`evaluation`]: what the machines send and how the master steps (schedule,
 //!   momentum), and when the iterate is evaluated (test accuracy, smallest Hessian eigenvalue);
@@ -44,6 +45,7 @@ pub mod error;
 pub mod evaluation;
 pub mod linalg;
 pub mod optimizer;
+pub mod placement;
 pub mod plot;
 pub mod problem;
 pub mod progress;

@@ -17,6 +17,9 @@ pub mod streams {
     pub const DATA: u64 = (1 << 40) + 2;
     /// The start vector of the Lanczos iteration for the smallest Hessian eigenvalue.
     pub const HESSIAN: u64 = (1 << 40) + 3;
+    /// The gradient-cost probe that decides the thread placement (its draws are thrown away;
+    /// see [`crate::placement`]).
+    pub const PROBE: u64 = (1 << 40) + 4;
     /// Honest workers of the threshold-calibration pre-run use `CALIBRATION + i`.
     pub const CALIBRATION: u64 = 1 << 41;
     /// The adversary's own randomness for Byzantine worker `i` uses `ADVERSARY + i`.

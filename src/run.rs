@@ -16,6 +16,7 @@
 
 use crate::actors::RoundEvent;
 use crate::error::Error;
+use crate::placement::PlacementPolicy;
 use crate::plot::TrajectoryRecorder;
 use crate::progress::Progress;
 use crate::record::{Observer, RunInfo, RunRecorder, Staging, Status, Summary};
@@ -36,6 +37,8 @@ pub struct RunConfig {
     pub force: bool,
     /// Threads for the machine actors (see [`RunOptions::threads`]).
     pub threads: usize,
+    /// Whether the threads are used only when they pay (see [`crate::placement`]).
+    pub placement: PlacementPolicy,
     /// No progress bar.
     pub quiet: bool,
     /// Set to true (e.g. by a Ctrl-C handler) to stop after the current round, or after the next
@@ -50,6 +53,7 @@ impl Default for RunConfig {
             out: None,
             force: false,
             threads: 1,
+            placement: PlacementPolicy::Auto,
             quiet: false,
             stop: None,
         }
@@ -76,8 +80,13 @@ impl Finished {
             Some(Some(a)) => format!("; test accuracy {a:.4}"),
             _ => String::new(),
         };
+        // Where the machines ran, when more than one thread was asked for.
+        let threads = match &s.placement {
+            Some(p) if p.requested > 1 => format!(" on {}", p.describe()),
+            _ => String::new(),
+        };
         format!(
-            "{}: {} after {} rounds; final loss {} (minimum {}), grad norm {}{accuracy}; expelled {} byzantine, {} honest; {:.0} rounds/s -> {}",
+            "{}: {} after {} rounds; final loss {} (minimum {}), grad norm {}{accuracy}; expelled {} byzantine, {} honest; {:.0} rounds/s{threads} -> {}",
             s.name,
             match s.status {
                 Status::Completed => "completed",
@@ -146,6 +155,7 @@ pub fn run(scenario: &Scenario, config: &RunConfig) -> Result<Finished, Error> {
     let mut trajectory = TrajectoryRecorder::new(&dir, problem);
     let options = RunOptions {
         threads: config.threads.max(1),
+        placement: config.placement,
         stop: config.stop.clone(),
     };
     let observers: &mut [&mut dyn Observer] =

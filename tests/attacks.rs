@@ -10,6 +10,7 @@ use safeguard_sim::actors::RoundEvent;
 use safeguard_sim::aggregate::{Aggregate, Aggregator, AggregatorKind, PublicState, RoundInput};
 use safeguard_sim::attack::{Adversaries, AttackContext, RoundView};
 use safeguard_sim::linalg::Vector;
+use safeguard_sim::placement::PlacementPolicy;
 use safeguard_sim::record::{Status, Summary};
 use safeguard_sim::registry::{BuildContext, Params};
 use safeguard_sim::scenario::Scenario;
@@ -28,8 +29,10 @@ fn shipped(name: &str) -> Value {
 fn run_with(registry: &Registry, s: &Value, threads: usize) -> (Summary, Vec<RoundEvent>) {
     let scenario = registry.parse(&s.to_string(), "test.json").unwrap();
     let mut cap = Capture::default();
+    // Several threads are used whatever they cost, to exercise the cross-thread paths.
     let options = RunOptions {
         threads,
+        placement: PlacementPolicy::Spread,
         ..RunOptions::default()
     };
     let r = run_blocking(&scenario, &options, &mut [&mut cap]).unwrap();

@@ -129,8 +129,17 @@ fn same_seed_gives_byte_identical_rounds_whatever_the_thread_count() {
     let (o1, r1) = run_json(tmp.path(), &s, &["--threads", "1"]);
     assert_code(&o1, 0);
     s["name"] = json!("two");
-    let (o2, r2) = run_json(tmp.path(), &s, &["--threads", "2"]);
+    // `spread`: the machines really run on 2 threads, however cheap their gradients.
+    let (o2, r2) = run_json(tmp.path(), &s, &["--threads", "2", "--placement", "spread"]);
     assert_code(&o2, 0);
+    let placement = &summary(&r2)["placement"];
+    assert_eq!(placement["threads"], json!(2), "{placement}");
+    assert_eq!(
+        placement["machines_per_thread"],
+        json!([5, 5]),
+        "{placement}"
+    );
+    assert_eq!(summary(&r1)["placement"]["threads"], json!(1));
     // Again from the written, fully resolved scenario.json.
     let r3 = tmp.path().join("again");
     let o3 = run_in(

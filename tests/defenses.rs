@@ -177,7 +177,11 @@ fn distance_rules_are_identical_whatever_the_thread_count() {
         let mut csv = Vec::new();
         for threads in ["1", "2"] {
             s["name"] = json!(format!("rule{i}-threads{threads}"));
-            let (out, run) = run_json(tmp.path(), &s, &["--threads", threads]);
+            let (out, run) = run_json(
+                tmp.path(),
+                &s,
+                &["--threads", threads, "--placement", "spread"],
+            );
             assert_code(&out, 0);
             csv.push(std::fs::read(run.join("rounds.csv")).unwrap());
         }

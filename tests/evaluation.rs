@@ -137,6 +137,7 @@ fn a_stop_request_ends_on_an_evaluated_round() {
         let options = RunOptions {
             threads: 1,
             stop: Some(stop),
+            ..RunOptions::default()
         };
         let result = run_blocking(&scenario, &options, &mut [&mut watch]).unwrap();
         let s = result.summary;

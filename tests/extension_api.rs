@@ -318,6 +318,7 @@ fn one_actor_can_serve_several_colluding_machines() {
         let scenario = registry.parse(text, "c.json").unwrap();
         let options = safeguard_sim::sim::RunOptions {
             threads,
+            placement: safeguard_sim::placement::PlacementPolicy::Spread,
             stop: None,
         };
         let before = COMPUTED

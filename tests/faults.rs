@@ -78,7 +78,8 @@ fn check(tmp: &Path, mode: &str, aggregator: &str, threads: &str) -> std::path::
     let (out, run) = run_json(
         tmp,
         &scenario(&name, mode, aggregator, timeout),
-        &["--threads", threads],
+        // `spread`: the machines really run on the threads asked for, however cheap they are.
+        &["--threads", threads, "--placement", "spread"],
     );
     assert_code(&out, 0);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -26,6 +26,8 @@ fn record(dir: &Path, scenario: &serde_json::Value, threads: usize) -> PathBuf {
     let mut recorder = RunRecorder::new(&run, s.to_json());
     let options = RunOptions {
         threads,
+        // Several threads are used whatever they cost, to exercise the cross-thread paths.
+        placement: safeguard_sim::placement::PlacementPolicy::Spread,
         stop: None,
     };
     run_blocking(&s, &options, &mut [&mut recorder]).unwrap();

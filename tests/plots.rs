@@ -230,6 +230,27 @@ fn with_examples() -> Vec<(&'static str, safeguard_sim::registry::Registry)> {
     ]
 }
 
+/// Shipped scenarios made to be timed (a thousand machines, hundreds of rounds): run here on
+/// fewer rounds, which still exercise every feature (the windows fill, the Byzantine machines
+/// are expelled, every figure is drawn); `cargo bench --bench system` runs them whole.
+const SHORTENED: [(&str, u64); 2] = [("scale_1000", 10), ("scale_1000_mean", 10)];
+
+/// The file to run for shipped scenario `name`: the shipped file, or for the [`SHORTENED`] ones
+/// a copy in `dir` with fewer rounds.
+fn shortened(dir: &Path, name: &str) -> PathBuf {
+    let path = root().join("scenarios").join(format!("{name}.json"));
+    let Some((_, rounds)) = SHORTENED.iter().find(|(n, _)| *n == name) else {
+        return path;
+    };
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v.as_object_mut().unwrap().remove("$schema");
+    v["rounds"] = serde_json::json!(rounds);
+    let copy = dir.join(format!("{name}.short.json"));
+    std::fs::write(&copy, v.to_string()).unwrap();
+    copy
+}
+
 /// The shipped sweep (its cells are run directories too).
 const SWEEP: &str = "sweep_small";
 
@@ -291,7 +312,7 @@ fn shipped() -> &'static Path {
                 let (dir, queue) = (dir.clone(), queue.clone());
                 std::thread::spawn(move || {
                     while let Some(name) = queue.lock().unwrap().pop() {
-                        let scenario = root().join("scenarios").join(format!("{name}.json"));
+                        let scenario = shortened(&dir, &name);
                         let out = run_in(
                             &dir,
                             &["run", scenario.to_str().unwrap(), "--out", &name, "--quiet"],

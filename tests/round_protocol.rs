@@ -5,6 +5,7 @@
 mod common;
 use common::Capture;
 use safeguard_sim::linalg::Vector;
+use safeguard_sim::placement::PlacementPolicy;
 use safeguard_sim::scenario::Scenario;
 use safeguard_sim::sim::{RunOptions, run_blocking};
 
@@ -59,6 +60,7 @@ fn one_event_per_round_in_order_with_the_good_set() {
         &scenario(0.1, 0.5, 25),
         &RunOptions {
             threads: 2,
+            placement: PlacementPolicy::Spread,
             stop: None,
         },
         &mut [&mut cap],

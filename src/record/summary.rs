@@ -212,10 +212,15 @@ pub struct Summary {
     pub faults: Faults,
     /// Master seed.
     pub seed: u64,
-    /// Wall-clock seconds (the only field that differs between identical runs).
+    /// Wall-clock seconds of the rounds (with `rounds_per_second` and the timings in
+    /// `placement`, the only fields that differ between identical runs).
     pub wall_seconds: f64,
     /// Rounds per wall-clock second.
     pub rounds_per_second: f64,
+    /// The threads the machines ran on, and why ([`crate::placement`]); absent for summaries not
+    /// made by [`crate::sim::run_blocking`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::placement::Placement>,
     /// Warnings about the settings, known before the first round.
     #[serde(skip)]
     settings_warnings: Vec<String>,
@@ -293,6 +298,7 @@ impl Summary {
             seed: info.seed,
             wall_seconds: 0.0,
             rounds_per_second: 0.0,
+            placement: None,
             machines_total: info.roles.len(),
             honest_window_expulsions: 0,
             good: info.roles.len(),

@@ -166,9 +166,9 @@ pub fn run_sweep(sweep: &Sweep, config: &SweepConfig) -> Result<SweepOutcome, Er
                     let cell = RunConfig {
                         out: Some(cell_dir(i)),
                         force: true,
-                        threads: 1,
                         quiet: true,
                         stop: config.stop.clone(),
+                        ..RunConfig::default()
                     };
                     match run(&sweep.scenarios[i], &cell) {
                         Ok(f) => {
