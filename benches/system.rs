@@ -9,7 +9,7 @@
 //!   / `m` is the overhead per machine (one request, one reply, one 1-number gradient).
 //! - `end_to_end`: whole runs through `run_blocking` (no output files): the quickstart (3000
 //!   rounds), digits_mlp (500 rounds, evaluated at the start and the end only), scale_1000 and
-//!   its `mean` twin (300 rounds; the safeguard's pre-run included), each with `--threads 1`,
+//!   its `mean` twin (10 of their 300 rounds: a full run takes 50 to 100 s), each with `--threads 1`,
 //!   `--threads 2` (placement `auto`) and `--threads 2 --placement spread`. Rounds per second
 //!   = rounds / time per run.
 //!
@@ -108,8 +108,9 @@ fn end_to_end(c: &mut Criterion) {
     let cases = [
         ("quickstart", None),
         ("digits_mlp", Some(500)),
-        ("scale_1000", None),
-        ("scale_1000_mean", None),
+        // 10 of their 300 rounds (a full run takes 50 to 100 s; criterion takes 10 samples).
+        ("scale_1000", Some(10)),
+        ("scale_1000_mean", Some(10)),
     ];
     let settings = [
         ("threads=1", 1, PlacementPolicy::Auto),
