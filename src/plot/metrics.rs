@@ -26,7 +26,7 @@ use super::palette;
 use super::svg::{Stroke, escape};
 
 /// `(round, accuracy in %)` of the rows with a finite accuracy.
-fn accuracy_points(run: &RunData) -> Vec<(f64, f64)> {
+pub(crate) fn accuracy_points(run: &RunData) -> Vec<(f64, f64)> {
     run.rounds
         .iter()
         .filter_map(|r| {
@@ -37,7 +37,7 @@ fn accuracy_points(run: &RunData) -> Vec<(f64, f64)> {
 }
 
 /// The best accuracy (in %) and the first round that reached it.
-fn best_accuracy(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+pub(crate) fn best_accuracy(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     points
         .iter()
         .copied()
@@ -410,6 +410,13 @@ mod tests {
                     "{extra:?}: {file} in report.html"
                 );
             }
+            // The results table: the final and best accuracy (95 % at round 200), or neither.
+            assert_eq!(report.contains("final test accuracy"), acc, "{extra:?}");
+            assert_eq!(
+                report.contains("best test accuracy</th><td>95.00 % at round 200"),
+                acc,
+                "{extra:?}"
+            );
             let loss = std::fs::read_to_string(dir.join("loss.svg")).unwrap();
             assert_eq!(
                 loss.contains("series test-loss"),

@@ -347,6 +347,17 @@ fn results_table(run: &RunData) -> String {
     if let Some(v) = f(&["final", "grad_norm"]) {
         row(&mut h, "final ‖∇f(x)‖", &num(v, 4));
     }
+    let accuracy = metrics::accuracy_points(run);
+    if let Some(&(_, v)) = accuracy.last() {
+        row(&mut h, "final test accuracy", &format!("{v:.2} %"));
+    }
+    if let Some((r, v)) = metrics::best_accuracy(&accuracy) {
+        row(
+            &mut h,
+            "best test accuracy",
+            &format!("{v:.2} % at round {}", int(r as u64)),
+        );
+    }
     let machines = run.machines();
     let honest = machines.values().filter(|r| **r == Role::Honest).count();
     let byz = machines.len() - honest;
