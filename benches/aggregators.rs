@@ -19,6 +19,7 @@ use safeguard_sim::aggregate::{
 };
 use safeguard_sim::linalg::Vector;
 use safeguard_sim::rng::{normal, stream};
+use safeguard_sim::scenario::Scenario;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -41,6 +42,27 @@ fn bare_pass(rows: &[Option<Vector>], out: &mut [f64]) {
             }
         }
     }
+}
+
+/// Zeno (`b = f`, its defaults otherwise) on a `d`-dimensional quadratic, built from a scenario
+/// as a run builds it: the quadratic offers the exact loss as validation, `O(d)` per evaluation,
+/// so the figure is Zeno's own cost (one loss at the parameters, one per vector) plus the
+/// mean of the kept vectors.
+fn zeno(m: usize, d: usize, f: usize) -> Box<dyn Aggregator> {
+    let json = serde_json::json!({
+        "name": "bench", "seed": 1, "rounds": 1,
+        "workers": {"honest": m - f, "byzantine": f},
+        "problem": {"kind": "quadratic", "dim": d},
+        "optimizer": {"lr": 0.01},
+        "aggregator": {"kind": "zeno"},
+        "attack": {"kind": "sign_flip"}
+    });
+    let scenario =
+        Scenario::from_json_str(&json.to_string(), "zeno bench").expect("a valid scenario");
+    let problem = scenario.build_problem().expect("the quadratic builds");
+    scenario
+        .build_aggregator(&scenario.build_context(problem))
+        .expect("zeno builds")
 }
 
 fn rules(c: &mut Criterion) {
@@ -129,6 +151,7 @@ fn rules(c: &mut Criterion) {
             "centered_clipping",
             Box::new(CenteredClipping::new(1.0, 1, d)),
         );
+        bench("zeno", zeno(m, d, f));
         let vectors: Vec<Vector> = grads.iter().flatten().cloned().collect();
         let mut pre = |name: &str, mut step: Box<dyn PreAggregator>| {
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
