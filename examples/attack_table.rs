@@ -119,14 +119,7 @@ fn cell(registry: &Registry, aggregator: &Value, attack: &Value) -> String {
                 (_, None) => format!("n/a{expelled}"),
             }
         }
-        Err(e) => {
-            let msg = e.to_string();
-            if msg.contains("give `bias`") {
-                "needs `bias`".into()
-            } else {
-                format!("error: {msg}")
-            }
-        }
+        Err(e) => format!("error: {e}"),
     }
 }
 
