@@ -8,6 +8,7 @@
 //! if an adversary kept the view).
 
 use super::host::{Answer, Batch, HostRequest, MachineGroup, MachineHost, Phase};
+use super::spin;
 use super::{
     ByzantineRequest, DroppedRecord, ExpulsionRecord, Fault, GradientRequest, Role, RoundEvent,
     RunRound,
@@ -85,21 +86,37 @@ struct PhaseAnswers {
     timed_out: bool,
 }
 
-/// Wait for the batches of `hosts` hosts (or the channel's end, or the backstop) and file the
-/// answers by machine id.
+/// The hosts a phase was sent to.
+struct Asked {
+    /// How many.
+    hosts: usize,
+    /// At least one of them runs on another thread: the wait for their batches spins first
+    /// ([`spin`]).
+    remote: bool,
+}
+
+/// Wait for the batches of the hosts `asked` (or the channel's end, or the backstop) and file
+/// the answers by machine id.
 async fn gather(
     mut rx: UnboundedReceiver<Batch>,
-    hosts: usize,
+    asked: Asked,
     machines: usize,
     backstop: Option<Duration>,
 ) -> PhaseAnswers {
+    let budget = if asked.remote {
+        spin::SPIN_BUDGET
+    } else {
+        Duration::ZERO
+    };
     let mut out = PhaseAnswers {
         answers: (0..machines).map(|_| Answer::default()).collect(),
         timed_out: false,
     };
     let receive = async {
-        for _ in 0..hosts {
-            let Some(batch) = rx.recv().await else { break };
+        for _ in 0..asked.hosts {
+            let Some(batch) = spin::recv(&mut rx, budget).await else {
+                break;
+            };
             out.timed_out |= batch.timed_out;
             for (id, a) in batch.answers {
                 if let Some(slot) = out.answers.get_mut(id) {
@@ -206,17 +223,20 @@ impl Coordinator {
     }
 
     /// Send one phase to every host with a good machine of that phase; returns the channel of
-    /// their batches and how many hosts were asked.
+    /// their batches and the hosts asked.
     fn dispatch(
         &self,
         round: u64,
         phase: Phase,
         timeout: Option<Duration>,
-    ) -> (UnboundedReceiver<Batch>, usize) {
+    ) -> (UnboundedReceiver<Batch>, Asked) {
         let (tx, rx) = unbounded_channel();
         let byzantine = matches!(phase, Phase::Byzantine(_));
         let good: Arc<[bool]> = self.good.as_slice().into();
-        let mut asked = 0;
+        let mut asked = Asked {
+            hosts: 0,
+            remote: false,
+        };
         for g in &self.groups {
             let ids = if byzantine { &g.byzantine } else { &g.honest };
             let Some(host) = &g.host else { continue };
@@ -234,7 +254,8 @@ impl Coordinator {
                 timeout,
                 reply: tx.clone(),
             });
-            asked += 1;
+            asked.hosts += 1;
+            asked.remote |= !g.local;
         }
         (rx, asked)
     }
@@ -245,10 +266,14 @@ impl Coordinator {
         &self,
         round: u64,
         honest: &mut PhaseAnswers,
-    ) -> (Option<Shared>, UnboundedReceiver<Batch>, usize) {
+    ) -> (Option<Shared>, UnboundedReceiver<Batch>, Asked) {
         if !self.byzantine.iter().any(|(id, _)| self.good[*id]) {
             let (_, rx) = unbounded_channel();
-            return (None, rx, 0);
+            let none = Asked {
+                hosts: 0,
+                remote: false,
+            };
+            return (None, rx, none);
         }
         let vectors: Vec<(usize, Vector)> = honest
             .answers
@@ -513,7 +538,7 @@ impl Actor for Coordinator {
             let Some(spec) = g.pending.take() else {
                 continue;
             };
-            let host = MachineHost::new(spec.honest, spec.byzantine);
+            let host = MachineHost::new(spec.honest, spec.byzantine, spec.arbiter.is_some());
             g.host = Some(match spec.arbiter {
                 Some(a) => MachineHost::start_in_arbiter(&a, move |_| host),
                 None => host.start(),

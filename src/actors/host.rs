@@ -13,11 +13,13 @@
 //! which the host applies to its own machines (the coordinator keeps a later backstop, in case a
 //! host's thread is blocked).
 
+use super::spin;
 use super::{ByzantineRequest, GradientRequest, Reply, ReplyBody, ReplyTo};
 use crate::attack::RoundView;
 use crate::linalg::Vector;
 use actix::prelude::*;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -88,14 +90,25 @@ pub(crate) struct Batch {
 pub(crate) struct MachineHost {
     honest: Vec<(usize, Recipient<GradientRequest>)>,
     byzantine: Vec<(usize, Recipient<ByzantineRequest>)>,
+    /// A host on another thread than the coordinator's keeps its thread awake for
+    /// [`spin::SPIN_BUDGET`] after each batch, waiting for the next request (see [`spin`]).
+    remote: bool,
+    /// Requests handled so far (ends the spin that waits for the next one).
+    requests: Arc<AtomicU64>,
 }
 
 impl MachineHost {
     pub(crate) fn new(
         honest: Vec<(usize, Recipient<GradientRequest>)>,
         byzantine: Vec<(usize, Recipient<ByzantineRequest>)>,
+        remote: bool,
     ) -> Self {
-        MachineHost { honest, byzantine }
+        MachineHost {
+            honest,
+            byzantine,
+            remote,
+            requests: Arc::new(AtomicU64::new(0)),
+        }
     }
 }
 
@@ -113,6 +126,8 @@ impl Handler<HostRequest> for MachineHost {
             timeout,
             reply,
         } = req;
+        // Only this host's thread touches the counter: `Relaxed` is enough.
+        let seen = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = unbounded_channel();
         let mut asked = Vec::new();
         let mut stamp = |id: usize| {
@@ -143,10 +158,19 @@ impl Handler<HostRequest> for MachineHost {
         // The host keeps neither the sender (the channel closes once every machine's handle is
         // dropped) nor the round's view (the coordinator takes its vectors back afterwards).
         drop(tx);
+        let (remote, requests) = (self.remote, self.requests.clone());
         actix::spawn(async move {
             let batch = collect(rx, asked, timeout).await;
             // Fails only when the coordinator gave up on the phase (its backstop).
             let _ = reply.send(batch);
+            if remote {
+                // The next request (the next phase or round) usually follows within the
+                // coordinator's serial part: wait for it awake.
+                spin::until(spin::SPIN_BUDGET, || {
+                    requests.load(Ordering::Relaxed) != seen
+                })
+                .await;
+            }
         });
     }
 }
