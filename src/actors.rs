@@ -27,7 +27,7 @@
 
 mod coordinator;
 pub mod host;
-mod spin;
+pub(crate) mod spin;
 
 use crate::aggregate::WindowDistance;
 use crate::attack::{Adversary, AttackContext, RoundView};

@@ -144,8 +144,8 @@ impl EvaluationPlan {
         round: u64,
         last: bool,
     ) -> Evaluation {
-        let loss = problem.loss(x);
-        let grad_norm = norm(&problem.gradient(x));
+        let (loss, gradient) = problem.loss_and_gradient(x);
+        let grad_norm = norm(&gradient);
         let mut metrics = problem.metrics(x);
         if let Some(s) = self
             .second_order

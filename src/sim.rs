@@ -20,7 +20,7 @@ use crate::actors::{
 };
 use crate::attack::{ActorSetup, Adversaries};
 use crate::error::Error;
-use crate::placement::{Placement, PlacementPolicy, Workload, decide, median, probe_gradient};
+use crate::placement::{Placement, PlacementPolicy, Workload, decide, probe_gradient};
 use crate::record::{Observer, RunInfo, Status, Summary};
 use crate::rng::{stream, streams};
 use crate::scenario::Scenario;
@@ -143,7 +143,9 @@ impl Simulation {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let gradient = probe_gradient(problem.as_ref(), &initial, spec.seed);
             let round_trip = match arbiters.first() {
-                Some(a) if gradient.is_some() => system.block_on(probe_round_trip(&a.handle())),
+                Some(a) if gradient.is_some() => {
+                    system.block_on(crate::actors::spin::probe_round_trip(&a.handle()))
+                }
                 _ => None,
             };
             let (threads, reason) = match (gradient, round_trip) {
@@ -290,24 +292,6 @@ fn stop_all(arbiters: Vec<Arbiter>) {
         a.stop();
         let _ = a.join();
     }
-}
-
-/// The median round trip to `arbiter`'s thread and back (a few of them), as a phase of a round
-/// pays it: one message there, one back.
-async fn probe_round_trip(arbiter: &ArbiterHandle) -> Option<Duration> {
-    let mut times = Vec::new();
-    for _ in 0..16 {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let t = Instant::now();
-        if !arbiter.spawn(async move {
-            let _ = tx.send(());
-        }) {
-            return None;
-        }
-        rx.await.ok()?;
-        times.push(t.elapsed());
-    }
-    median(times)
 }
 
 /// Run a scenario to the end (or until divergence or `stop`), feeding every observer. Starts its

@@ -16,7 +16,7 @@ use super::{
 use crate::aggregate::{Aggregator, RoundInput};
 use crate::attack::RoundView;
 use crate::evaluation::{Evaluation, EvaluationPlan};
-use crate::linalg::{Vector, distance, is_finite, mean, norm};
+use crate::linalg::{Vector, distance, is_finite, mean, norm_exceeds};
 use crate::optimizer::{Momentum, Schedule, ServerOptimizer};
 use crate::problem::Problem;
 use crate::rng::SimRng;
@@ -472,7 +472,7 @@ impl Coordinator {
         // x <- x - eta_t (xi + v), xi ~ N(0, nu^2 I) (semantic 6: xi scaled by eta), v the
         // aggregate or its server momentum.
         let next = self.optimizer.step(&self.params, direction, round);
-        let diverged = !is_finite(&next) || norm(&next) > self.config.divergence_norm;
+        let diverged = !is_finite(&next) || norm_exceeds(&next, self.config.divergence_norm);
         self.params = Arc::new(next);
 
         let mut expulsions: BTreeMap<usize, String> = BTreeMap::new();

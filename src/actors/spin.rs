@@ -16,9 +16,12 @@
 //! Only waits for another thread spin: a run on one thread never does, and the results never
 //! depend on it (replies are sorted by machine id before any arithmetic).
 
+use actix::prelude::ArbiterHandle;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 /// How long a wait spins before it parks. Longer than the coordinator's serial part of a round
 /// on the shipped learning tasks (aggregation, step, recording: tens of microseconds), short
@@ -55,6 +58,33 @@ pub(crate) async fn until(budget: Duration, mut done: impl FnMut() -> bool) {
     while !done() && start.elapsed() < budget {
         turn().await;
     }
+}
+
+/// The median round trip to `arbiter`'s thread and back (16 of them), as a round pays it: a
+/// message there and one back, both waits spinning as the rounds' waits do (the remote side keeps
+/// spinning until the next trip arrives, like a host between two phases). The first trip wakes
+/// a parked thread; the median is the steady state.
+pub(crate) async fn probe_round_trip(arbiter: &ArbiterHandle) -> Option<Duration> {
+    let (back, mut answers) = unbounded_channel::<()>();
+    let trips = Arc::new(AtomicU64::new(0));
+    let mut times = Vec::new();
+    for k in 1..=16u64 {
+        trips.store(k, Ordering::Relaxed);
+        let (back, trips) = (back.clone(), trips.clone());
+        let t = Instant::now();
+        let sent = arbiter.spawn(async move {
+            let _ = back.send(());
+            until(SPIN_BUDGET, || trips.load(Ordering::Relaxed) != k).await;
+        });
+        if !sent {
+            return None;
+        }
+        recv(&mut answers, SPIN_BUDGET).await?;
+        times.push(t.elapsed());
+    }
+    // Let the last trip's spin end now.
+    trips.store(0, Ordering::Relaxed);
+    crate::placement::median(times)
 }
 
 #[cfg(test)]
@@ -103,6 +133,24 @@ mod tests {
         let start = Instant::now();
         block_on(until(Duration::from_millis(3), || false));
         assert!(start.elapsed() >= Duration::from_millis(3));
+    }
+
+    #[test]
+    fn the_probe_times_trips_to_another_thread() {
+        let system = actix::System::new();
+        let arbiter = actix::Arbiter::new();
+        let trip = system.block_on(probe_round_trip(&arbiter.handle()));
+        arbiter.stop();
+        arbiter.join().ok();
+        // A trip is timed (its length depends on the machine: only its existence and a sane
+        // bound are checked) and a stopped arbiter gives none.
+        let trip = trip.expect("a trip to a live arbiter is timed");
+        assert!(trip < Duration::from_secs(1), "{trip:?}");
+        let dead = actix::Arbiter::new();
+        let handle = dead.handle();
+        dead.stop();
+        dead.join().ok();
+        assert_eq!(system.block_on(probe_round_trip(&handle)), None);
     }
 
     #[test]

@@ -346,14 +346,21 @@ impl<M: Model> Problem for Classifier<M> {
         stats.loss_sum / self.eval_len as f64 + self.decay_loss(x)
     }
     fn gradient(&self, x: &Vector) -> Vector {
+        self.loss_and_gradient(x).1
+    }
+    /// One pass over the evaluation samples: the loss comes out of the gradient's forward pass
+    /// (the same sums as [`Problem::loss`], in the same order).
+    fn loss_and_gradient(&self, x: &Vector) -> (f64, Vector) {
         let mut g = Vector::zeros(self.model.dim());
+        let mut stats = BatchStats::default();
         if let Some(gs) = g.as_slice_mut() {
-            self.pass(x, self.data.train(), self.eval_len, Some(gs));
+            stats = self.pass(x, self.data.train(), self.eval_len, Some(gs));
         }
         if self.options.weight_decay != 0.0 {
             g.scaled_add(self.options.weight_decay, x);
         }
-        g
+        let loss = stats.loss_sum / self.eval_len as f64 + self.decay_loss(x);
+        (loss, g)
     }
     fn stochastic_gradient(&self, x: &Vector, worker: usize, rng: &mut SimRng) -> Vector {
         let batch = self.minibatch(worker, rng);
@@ -511,6 +518,19 @@ mod tests {
                 },
             )),
         ]
+    }
+
+    #[test]
+    fn one_pass_loss_and_gradient_is_the_loss_to_the_bit() {
+        for p in small_problems() {
+            for seed in 0..3 {
+                let x = p.initial_point(&mut stream(seed, 1)) * 1.5;
+                let (loss, g) = p.loss_and_gradient(&x);
+                assert_eq!(loss.to_bits(), p.loss(&x).to_bits());
+                assert_eq!(g, p.gradient(&x));
+                assert_ne!(loss, 0.0);
+            }
+        }
     }
 
     #[test]

@@ -57,6 +57,13 @@ pub trait Problem: Send + Sync {
     fn loss(&self, x: &Vector) -> f64;
     /// The true gradient `grad f(x)`.
     fn gradient(&self, x: &Vector) -> Vector;
+    /// `(f(x), grad f(x))`, exactly as [`Problem::loss`] and [`Problem::gradient`] give them.
+    /// The default calls both; a problem whose gradient pass computes the loss on the way (the
+    /// learning tasks) overrides it to make one pass instead of two, which is what an
+    /// evaluation costs.
+    fn loss_and_gradient(&self, x: &Vector) -> (f64, Vector) {
+        (self.loss(x), self.gradient(x))
+    }
     /// A stochastic gradient for `worker`, drawn from that worker's stream.
     fn stochastic_gradient(&self, x: &Vector, worker: usize, rng: &mut SimRng) -> Vector;
     /// The known minimum value of `f`, if any (used in docs and tests).
