@@ -30,7 +30,7 @@
 //! dimension), most stay open and the cost approaches `O(n^2 d / 2)`. The estimated radius always
 //! needs every pairwise distance: `O(n^2 d)`.
 
-use crate::linalg::{Vector, distance, is_finite};
+use crate::linalg::{Vector, distance, is_finite, squared_distance};
 
 /// How the per-round filter sets its radius.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,9 +56,11 @@ pub struct FilterOutcome {
     pub radius: f64,
 }
 
-/// Relative slack of the triangle-inequality shortcuts: far above the rounding error of a
-/// distance, so a shortcut never decides a pair the exact computation would decide otherwise.
-const SLACK: f64 = 1e-9;
+/// Relative slack of the shortcuts (the triangle inequality, and [`within`]'s lane-split
+/// distance): a sum of `d` non-negative squares, in any order, is within a relative `d * eps` of
+/// the exact sum, under 1e-6 for any vector that fits in memory; so a shortcut never decides a
+/// pair the index-order computation would decide otherwise.
+const SLACK: f64 = 1e-6;
 
 /// Apply `filter` to the round's `vectors` (in worker-id order). `center` is a point expected
 /// near the honest vectors (last round's step); it only changes the cost, never the result.
@@ -79,9 +81,37 @@ fn majority(n: usize) -> usize {
     n / 2 + 1
 }
 
+/// `distance(a, b) <= radius`, the same answer: the vectorised lane-split distance
+/// ([`squared_distance`]) decides when it is clearly inside or outside the radius, the
+/// index-order [`distance`] (a chain of dependent additions, several times slower) decides the
+/// rest.
+fn within(a: &Vector, b: &Vector, radius: f64) -> bool {
+    if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) {
+        let d = squared_distance(x, y).sqrt();
+        if d.is_finite() && radius.is_finite() && a.len() == b.len() {
+            if d < radius * (1.0 - SLACK) {
+                return true;
+            }
+            if d > radius * (1.0 + SLACK) {
+                return false;
+            }
+        }
+    }
+    distance(a, b) <= radius
+}
+
+/// The distance from `v` to `center`, for the triangle-inequality shortcuts only (they carry
+/// their own slack): the lane-split form, which vectorises.
+fn rough_distance(v: &Vector, center: &Vector) -> f64 {
+    match (v.as_slice(), center.as_slice()) {
+        (Some(x), Some(y)) if x.len() == y.len() => squared_distance(x, y).sqrt(),
+        _ => distance(v, center),
+    }
+}
+
 fn count_within(vectors: &[&Vector], i: usize, radius: f64) -> usize {
     (0..vectors.len())
-        .filter(|&j| j == i || distance(vectors[i], vectors[j]) <= radius)
+        .filter(|&j| j == i || within(vectors[i], vectors[j], radius))
         .count()
 }
 
@@ -97,7 +127,7 @@ fn with_radius(vectors: &[&Vector], radius: f64, center: Option<&Vector>) -> Fil
             &fallback
         }
     };
-    let to_center: Vec<f64> = vectors.iter().map(|v| distance(v, center)).collect();
+    let to_center: Vec<f64> = vectors.iter().map(|v| rough_distance(v, center)).collect();
     let mut sorted = to_center.clone();
     sorted.sort_by(f64::total_cmp);
     let (lo, hi) = (radius * (1.0 - SLACK), radius * (1.0 + SLACK));
@@ -120,17 +150,17 @@ fn with_radius(vectors: &[&Vector], radius: f64, center: Option<&Vector>) -> Fil
             }
         }
         // Exact count, stopping once the verdict is known.
-        let (mut within, mut left) = (0usize, n);
+        let (mut inside, mut left) = (0usize, n);
         for j in 0..n {
             left -= 1;
-            if j == i || distance(vectors[i], vectors[j]) <= radius {
-                within += 1;
+            if j == i || within(vectors[i], vectors[j], radius) {
+                inside += 1;
             }
-            if within >= need {
+            if inside >= need {
                 kept[i] = true;
                 break;
             }
-            if within + left < need {
+            if inside + left < need {
                 break;
             }
         }
@@ -233,6 +263,34 @@ mod tests {
         let refs: Vec<&Vector> = v[1..].iter().collect();
         let out = apply(Filter::Radius(2.0), &refs, None);
         assert_eq!(out.kept, vec![false; 4]);
+    }
+
+    #[test]
+    fn within_answers_as_the_index_order_distance() {
+        let mut rng = stream(11, 0);
+        for dim in [1usize, 7, 8, 100, 10_000] {
+            let a = Vector::from_shape_simple_fn(dim, || normal(&mut rng));
+            let b = Vector::from_shape_simple_fn(dim, || normal(&mut rng));
+            let d = distance(&a, &b);
+            let below = f64::from_bits(d.to_bits() - 1);
+            let above = f64::from_bits(d.to_bits() + 1);
+            for r in [
+                0.0,
+                d * 0.5,
+                below,
+                d,
+                above,
+                d * 2.0,
+                f64::INFINITY,
+                f64::NAN,
+            ] {
+                assert_eq!(
+                    within(&a, &b, r),
+                    d <= r,
+                    "dim {dim}, distance {d}, radius {r}"
+                );
+            }
+        }
     }
 
     #[test]
