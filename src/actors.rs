@@ -23,7 +23,11 @@
 //! answers is cut off by the reply timeout.
 //!
 //! A round costs two cross-thread messages per host and phase, whatever the number of machines
-//! (see [`host`]); which thread each machine runs on is decided by [`crate::placement`].
+//! (see [`host`]); which thread each machine runs on is decided by [`crate::placement`]. The
+//! waits for another thread (the coordinator's for a remote host's batch, a remote host's for its
+//! next request) spin for up to 0.5 ms before they park, yielding to the thread's other tasks and
+//! to the OS on each turn: in steady state a message finds its thread awake instead of paying a
+//! wake-up (tens of microseconds on a virtual machine). Spinning never changes a result.
 
 mod coordinator;
 pub mod host;

@@ -3,14 +3,16 @@
 //! `--threads N` asks for `N` threads in all: the coordinator's own thread and `N - 1` arbiter
 //! threads. Machine `id` is placed on thread `id % N` (thread 0 is the coordinator's), so each
 //! phase of a round (honest, Byzantine) is split evenly. Each phase then costs two cross-thread
-//! messages per extra thread ([`crate::actors::host`]): about one thread wake-up each way, which
-//! on a shared 2-core machine costs from a few to tens of microseconds. Threads pay only when a
-//! phase's gradients cost more than that.
+//! messages per extra thread ([`crate::actors::host`]). Waits for another thread spin before
+//! they park ([`crate::actors`]' spin module), so in steady state a message finds its thread
+//! awake and a round trip costs a few microseconds; a thread idle for longer than the spin budget
+//! (a slow aggregator, an evaluation) parks and pays a wake-up, tens of microseconds on a
+//! virtual machine. Threads pay only when a phase's gradients cost more than that.
 //!
 //! With the `auto` policy (the default), a run that asks for several threads first measures
 //! both: the problem's stochastic gradient at the initial point (a few calls, on a stream of its
 //! own whose draws are thrown away: the run's streams are untouched) and a round trip to another
-//! thread. It keeps `N` threads when the work they take off the critical path is at least twice
+//! thread as the rounds pay it (spinning waits, the median of 16 trips). It keeps `N` threads when the work they take off the critical path is at least twice
 //! the messages' cost ([`decide`]), and one thread otherwise; it never uses more threads than the
 //! machine has cores. The `spread` policy uses `N` threads whatever they cost (the tests use it to
 //! exercise the cross-thread paths). Results never depend on the placement: replies are sorted by
