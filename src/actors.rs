@@ -388,7 +388,8 @@ pub struct RoundEvent {
     pub good: usize,
     /// Byzantine machines in the good set after this round's expulsions.
     pub byzantine_in_good: usize,
-    /// `||aggregate - mean of this round's honest gradients||`.
+    /// `||aggregate - mean of this round's honest gradients||` on evaluated rounds (the rows of
+    /// rounds.csv); NaN on the others, like `loss`.
     pub agg_error: f64,
     /// No machine qualified as safeguard reference in some window this round.
     pub no_reference: bool,

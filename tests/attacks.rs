@@ -356,3 +356,32 @@ fn label_flip_on_digits_is_caught_by_the_safeguard_and_hurts_the_mean() {
     assert_eq!(e.path, "attack.kind");
     assert!(e.message.contains("needs a classification problem"), "{e}");
 }
+
+#[test]
+fn agg_error_is_measured_on_evaluated_rounds_only_and_the_same_there() {
+    // The coordinator takes the honest mean only on evaluated rounds (or every round for a rule
+    // that reads it): the rows it reports equal those of a run evaluated every round, and the
+    // rounds in between carry NaN, like the loss.
+    for rule in [json!({"kind": "mean"}), json!({"kind": "oracle"})] {
+        let mut s = shipped("sign_flip_honest_mean");
+        s["rounds"] = json!(60);
+        s["aggregator"] = rule.clone();
+        s["eval_every"] = json!(1);
+        let (_, every) = run(&s);
+        s["eval_every"] = json!(7);
+        let (_, sparse) = run(&s);
+        assert_eq!(every.len(), sparse.len());
+        for (a, b) in every.iter().zip(&sparse) {
+            assert!(a.agg_error.is_finite(), "{rule}");
+            if b.evaluated {
+                assert_eq!(a.agg_error.to_bits(), b.agg_error.to_bits(), "{rule}");
+            } else {
+                assert!(b.agg_error.is_nan(), "{rule}: round {}", b.round);
+            }
+        }
+        assert_eq!(sparse.iter().filter(|e| e.evaluated).count(), 60 / 7 + 1);
+        // The mean is dragged by the sign flippers; the oracle is the honest mean itself.
+        let worst = every.iter().map(|e| e.agg_error).fold(0.0, f64::max);
+        assert_eq!(worst > 0.0, rule["kind"] == "mean", "{rule}: {worst}");
+    }
+}

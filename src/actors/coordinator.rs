@@ -2,8 +2,8 @@
 //! ([`super::host`]), checks every reply, aggregates, steps and evaluates.
 //!
 //! Per round it does, besides the aggregator's and the problem's own work: one message per host
-//! and phase, one pass over the round's honest vectors for their mean (`agg_error`, and the
-//! `oracle` rule), and `O(m)` bookkeeping. Vectors are moved, never copied: the honest vectors
+//! and phase, one pass over the round's honest vectors for their mean (`agg_error` on evaluated
+//! rounds, and every round for a rule that reads it: `oracle`), and `O(m)` bookkeeping. Vectors are moved, never copied: the honest vectors
 //! travel into the Byzantine machines' [`RoundView`] and are taken back afterwards (copied only
 //! if an adversary kept the view).
 
@@ -420,14 +420,24 @@ impl Coordinator {
             };
             gradients.push(g);
         }
-        let honest_mean = mean(
-            workers
-                .iter()
-                .zip(&gradients)
-                .filter(|(w, _)| self.roles[**w] == Role::Honest)
-                .filter_map(|(_, g)| g.as_ref()),
-            dim,
-        );
+        let roles = &self.roles;
+        let honest_mean_of = |gradients: &[Option<Vector>]| {
+            mean(
+                workers
+                    .iter()
+                    .zip(gradients)
+                    .filter(|(w, _)| roles[**w] == Role::Honest)
+                    .filter_map(|(_, g)| g.as_ref()),
+                dim,
+            )
+        };
+        // Rules that do not read it get it only when the round is evaluated (below).
+        let reads_honest_mean = self.aggregator.reads_honest_mean();
+        let honest_mean = if reads_honest_mean {
+            honest_mean_of(&gradients)
+        } else {
+            Vector::zeros(0)
+        };
         let input = RoundInput {
             round,
             params: &self.params,
@@ -466,8 +476,8 @@ impl Coordinator {
         if step_skipped {
             direction = Vector::zeros(dim);
         }
-        let agg_error = distance(&direction, &honest_mean);
-        drop(gradients);
+        // Kept for `agg_error`, known only once the round is known to be evaluated.
+        let applied = direction.clone();
 
         // x <- x - eta_t (xi + v), xi ~ N(0, nu^2 I) (semantic 6: xi scaled by eta), v the
         // aggregate or its server momentum.
@@ -492,6 +502,12 @@ impl Coordinator {
             .filter(|&i| self.good[i] && self.roles[i] == Role::Byzantine)
             .count();
         let evaluation = self.evaluate(round, diverged);
+        let agg_error = match (&evaluation, reads_honest_mean) {
+            (None, _) => f64::NAN,
+            (Some(_), true) => distance(&applied, &honest_mean),
+            (Some(_), false) => distance(&applied, &honest_mean_of(&gradients)),
+        };
+        drop(gradients);
         // The loss can overflow a round before the parameters' norm does.
         let diverged = diverged || evaluation.as_ref().is_some_and(|e| !e.loss.is_finite());
         let evaluated = evaluation.is_some();

@@ -272,6 +272,10 @@ pub fn closest_to_median_mean(rows: &[&[f64]], dim: usize, beta: usize) -> Vecto
 }
 
 impl Aggregator for Bulyan {
+    /// Never: a real defense cannot tell honest machines apart.
+    fn reads_honest_mean(&self) -> bool {
+        false
+    }
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let rows = Rows::of(input);
         let o = self.run(&rows.slices(), rows.dim);

@@ -90,6 +90,10 @@ impl CenteredClipping {
 }
 
 impl Aggregator for CenteredClipping {
+    /// Never: a real defense cannot tell honest machines apart.
+    fn reads_honest_mean(&self) -> bool {
+        false
+    }
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let rows = Rows::of(input);
         if rows.is_empty() {

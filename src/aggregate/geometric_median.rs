@@ -88,6 +88,10 @@ pub struct GeometricMedian {
 }
 
 impl Aggregator for GeometricMedian {
+    /// Never: a real defense cannot tell honest machines apart.
+    fn reads_honest_mean(&self) -> bool {
+        false
+    }
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let rows = Rows::of(input);
         Aggregate::direction(geometric_median(&rows.slices(), rows.dim, &self.params).point)

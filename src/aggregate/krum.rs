@@ -128,6 +128,10 @@ pub fn krum(rows: &[&[f64]], dim: usize, f: usize, neighbours: Neighbours) -> Kr
 }
 
 impl Aggregator for Krum {
+    /// Never: a real defense cannot tell honest machines apart.
+    fn reads_honest_mean(&self) -> bool {
+        false
+    }
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let rows = Rows::of(input);
         let slices = rows.slices();

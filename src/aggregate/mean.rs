@@ -24,6 +24,10 @@ impl AggregatorKind for MeanParams {
 pub struct Mean;
 
 impl Aggregator for Mean {
+    /// Never: a real defense cannot tell honest machines apart.
+    fn reads_honest_mean(&self) -> bool {
+        false
+    }
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         Aggregate::direction(mean(input.valid().map(|(_, g)| g), input.dim()))
     }

@@ -40,6 +40,10 @@ impl AggregatorKind for MedianParams {
 pub struct Median;
 
 impl Aggregator for Median {
+    /// Never: a real defense cannot tell honest machines apart.
+    fn reads_honest_mean(&self) -> bool {
+        false
+    }
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let rows = Rows::of(input);
         Aggregate::direction(median(&rows.slices(), rows.dim))

@@ -83,7 +83,8 @@ pub struct RoundInput<'a> {
     /// the fault). Every `Some` vector is finite and of the right length.
     pub gradients: &'a [Option<Vector>],
     /// Mean of this round's honest gradients. Only the `oracle` rule may use it: a real defense
-    /// cannot tell honest from Byzantine machines.
+    /// cannot tell honest from Byzantine machines. Empty on rounds that are not evaluated when
+    /// the rule says it does not read it ([`Aggregator::reads_honest_mean`]).
     pub honest_mean: &'a Vector,
 }
 
@@ -296,6 +297,13 @@ pub trait Aggregator: Send {
     fn info(&self) -> RuleInfo {
         RuleInfo::default()
     }
+    /// Whether the rule reads [`RoundInput::honest_mean`]. The default, `true`, is the safe
+    /// answer for a rule written elsewhere. A rule that answers `false` finds an empty vector
+    /// there on rounds that are not evaluated, which spares the coordinator a pass over the
+    /// round's honest vectors; of the built-in rules only `oracle` reads it.
+    fn reads_honest_mean(&self) -> bool {
+        true
+    }
 }
 
 /// A pre-aggregation step (Allouah et al. 2023's nearest-neighbour mixing, Karimireddy et al.
@@ -444,6 +452,9 @@ impl Aggregator for Composed {
     }
     fn info(&self) -> RuleInfo {
         self.rule.info()
+    }
+    fn reads_honest_mean(&self) -> bool {
+        self.rule.reads_honest_mean()
     }
 }
 

@@ -129,6 +129,10 @@ pub fn multi_krum(
 }
 
 impl Aggregator for MultiKrum {
+    /// Never: a real defense cannot tell honest machines apart.
+    fn reads_honest_mean(&self) -> bool {
+        false
+    }
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let rows = Rows::of(input);
         let o = multi_krum(

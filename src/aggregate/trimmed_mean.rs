@@ -70,6 +70,10 @@ pub struct TrimmedMean {
 }
 
 impl Aggregator for TrimmedMean {
+    /// Never: a real defense cannot tell honest machines apart.
+    fn reads_honest_mean(&self) -> bool {
+        false
+    }
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let rows = Rows::of(input);
         Aggregate::direction(trimmed_mean(&rows.slices(), rows.dim, self.f))

@@ -155,6 +155,10 @@ pub fn zeno_select(
 }
 
 impl Aggregator for Zeno {
+    /// Never: a real defense cannot tell honest machines apart.
+    fn reads_honest_mean(&self) -> bool {
+        false
+    }
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let (ids, vectors): (Vec<usize>, Vec<&Vector>) = input.valid().unzip();
         if vectors.is_empty() {

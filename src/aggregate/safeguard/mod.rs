@@ -323,6 +323,10 @@ impl Safeguard {
 }
 
 impl Aggregator for Safeguard {
+    /// Never: a real defense cannot tell honest machines apart.
+    fn reads_honest_mean(&self) -> bool {
+        false
+    }
     fn aggregate(&mut self, input: &RoundInput<'_>) -> Aggregate {
         let t = self.t;
         self.t += 1;
