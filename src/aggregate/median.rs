@@ -7,12 +7,13 @@
 //!
 //! Kernel: up to [`NETWORK_MAX_ROWS`] vectors, a pruned sorting network over chunks of
 //! coordinates (branch-free, vectorised); above, a selection per coordinate
-//! (`select_nth_unstable_by`, expected `O(n)`) over cache-sized transposed chunks. Cost `O(n d)`.
+//! (`select_nth_unstable` on integer keys of the `total_cmp` order, expected `O(n)`) over
+//! cache-sized transposed chunks. Cost `O(n d)`.
 //! The output is exactly permutation invariant (a selection does not depend on the input order).
 
 use super::kernel::Rows;
 use super::kernel::columns::{
-    NETWORK_MAX_ROWS, for_each_sorted_chunk, map_columns, median_from_ranks, median_of,
+    NETWORK_MAX_ROWS, for_each_sorted_chunk, map_columns_keyed, median_from_ranks, median_of_keys,
 };
 use super::{Aggregate, Aggregator, AggregatorKind, RoundInput};
 use crate::linalg::Vector;
@@ -71,7 +72,7 @@ pub fn median(rows: &[&[f64]], dim: usize) -> Vector {
             }
         });
     } else {
-        map_columns(rows, &mut out, median_of);
+        map_columns_keyed(rows, &mut out, median_of_keys);
     }
     Vector::from_vec(out)
 }

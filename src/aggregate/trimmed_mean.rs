@@ -17,7 +17,7 @@
 //! Cost `O(n d)`.
 
 use super::kernel::Rows;
-use super::kernel::columns::{NETWORK_MAX_ROWS, for_each_sorted_chunk, map_columns};
+use super::kernel::columns::{NETWORK_MAX_ROWS, for_each_sorted_chunk, map_columns_keyed, unkey};
 use super::preconditions::{AtLeast, resolve_f};
 use super::{Aggregate, Aggregator, AggregatorKind, RoundInput};
 use crate::linalg::Vector;
@@ -110,11 +110,14 @@ pub fn trimmed_mean(rows: &[&[f64]], dim: usize, f: usize) -> Vector {
             }
         });
     } else {
-        map_columns(rows, &mut out, |v| {
-            v.select_nth_unstable_by(t, f64::total_cmp);
+        // On keys of the `total_cmp` order: the same comparisons, so the kept values end in the
+        // same places and are added in the same order as selections on the floats would leave
+        // them.
+        map_columns_keyed(rows, &mut out, |v| {
+            v.select_nth_unstable(t);
             let rest = &mut v[t..];
-            rest.select_nth_unstable_by(keep - 1, f64::total_cmp);
-            rest[..keep].iter().sum::<f64>() / denom
+            rest.select_nth_unstable(keep - 1);
+            rest[..keep].iter().map(|&k| unkey(k)).sum::<f64>() / denom
         });
     }
     Vector::from_vec(out)

@@ -36,8 +36,15 @@ fn chunk_width(m: usize) -> usize {
 const TILE_ROWS: usize = 8;
 
 /// Copy coordinates `start..start + w` of `rows` into `buf`, transposed: coordinate `c`'s values
-/// (one per row, in row order) at `buf[c * m..(c + 1) * m]`.
-fn transpose_chunk(rows: &[&[f64]], start: usize, w: usize, buf: &mut [f64]) {
+/// (one per row, in row order) at `buf[c * m..(c + 1) * m]`, each mapped by `map`.
+#[inline(always)]
+fn transpose_chunk<T: Copy>(
+    rows: &[&[f64]],
+    start: usize,
+    w: usize,
+    buf: &mut [T],
+    map: impl Fn(f64) -> T,
+) {
     let m = rows.len();
     let full = m / TILE_ROWS * TILE_ROWS;
     let mut r = 0;
@@ -46,15 +53,51 @@ fn transpose_chunk(rows: &[&[f64]], start: usize, w: usize, buf: &mut [f64]) {
         for c in 0..w {
             let dst = &mut buf[c * m + r..c * m + r + TILE_ROWS];
             for (d, src) in dst.iter_mut().zip(&tile) {
-                *d = src[c];
+                *d = map(src[c]);
             }
         }
         r += TILE_ROWS;
     }
     for (r, row) in rows.iter().enumerate().skip(full) {
         for (c, &x) in row[start..start + w].iter().enumerate() {
-            buf[c * m + r] = x;
+            buf[c * m + r] = map(x);
         }
+    }
+}
+
+/// The [`f64::total_cmp`] order as an integer: `key(a) < key(b)` exactly when `a.total_cmp(&b)`
+/// is `Less`, for every `f64` (the transform `total_cmp` itself applies to each operand).
+/// Selections on keys compare integers, about twice as fast as `total_cmp` on floats, and make
+/// the same comparisons with the same outcomes, so they leave the values in the same places.
+#[inline(always)]
+pub fn key(x: f64) -> i64 {
+    let b = x.to_bits() as i64;
+    b ^ ((((b >> 63) as u64) >> 1) as i64)
+}
+
+/// The `f64` whose [`key`] is `k`.
+#[inline(always)]
+pub fn unkey(k: i64) -> f64 {
+    f64::from_bits((k ^ ((((k >> 63) as u64) >> 1) as i64)) as u64)
+}
+
+/// [`map_columns`] on [`key`]s: `f` gets each coordinate's values as keys, in row order.
+pub fn map_columns_keyed(rows: &[&[f64]], out: &mut [f64], mut f: impl FnMut(&mut [i64]) -> f64) {
+    let m = rows.len();
+    let d = out.len();
+    if m == 0 || d == 0 {
+        return;
+    }
+    let width = chunk_width(m).min(d);
+    let mut buf = vec![0i64; m * width];
+    let mut start = 0;
+    while start < d {
+        let w = width.min(d - start);
+        transpose_chunk(rows, start, w, &mut buf, key);
+        for (c, o) in out[start..start + w].iter_mut().enumerate() {
+            *o = f(&mut buf[c * m..(c + 1) * m]);
+        }
+        start += w;
     }
 }
 
@@ -71,7 +114,7 @@ pub fn map_columns(rows: &[&[f64]], out: &mut [f64], mut f: impl FnMut(&mut [f64
     let mut start = 0;
     while start < d {
         let w = width.min(d - start);
-        transpose_chunk(rows, start, w, &mut buf);
+        transpose_chunk(rows, start, w, &mut buf, |x| x);
         for (c, o) in out[start..start + w].iter_mut().enumerate() {
             *o = f(&mut buf[c * m..(c + 1) * m]);
         }
@@ -159,6 +202,28 @@ pub fn median_of(v: &mut [f64]) -> f64 {
     }
 }
 
+/// [`median_of`] on [`key`]s: the same value, to the bit (the selection makes the same
+/// comparisons, and the largest value below the middle is found over the same values in the same
+/// order, with the same `>`).
+pub fn median_of_keys(v: &mut [i64]) -> f64 {
+    let n = v.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let h = n / 2;
+    let (lower, mid, _) = v.select_nth_unstable(h);
+    let mid = unkey(*mid);
+    if n % 2 == 1 {
+        mid
+    } else {
+        let below = lower
+            .iter()
+            .map(|&k| unkey(k))
+            .fold(f64::NEG_INFINITY, |a, b| if b > a { b } else { a });
+        below.midpoint(mid)
+    }
+}
+
 /// The median of the sorted values `lower_mid` (rank `n/2 - 1`) and `upper_mid` (rank `n/2`):
 /// `upper_mid` for odd `n`, their midpoint (no overflow) for even `n`.
 pub fn median_from_ranks(n: usize, lower_mid: f64, upper_mid: f64) -> f64 {
@@ -172,6 +237,76 @@ pub fn median_from_ranks(n: usize, lower_mid: f64, upper_mid: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::{normal, stream};
+
+    #[test]
+    fn keys_follow_total_cmp_and_round_trip_every_float() {
+        let odd = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            f64::MAX,
+            f64::MIN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            1e300,
+            -3.5e-200,
+        ];
+        for &a in &odd {
+            assert_eq!(unkey(key(a)).to_bits(), a.to_bits());
+            for &b in &odd {
+                assert_eq!(key(a).cmp(&key(b)), a.total_cmp(&b), "{a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn keyed_selections_give_the_float_selections_bits() {
+        // Many rows (the selection path), with ties, signed zeros and spread magnitudes.
+        let mut rng = stream(3, 0);
+        for m in [129usize, 200, 1000] {
+            let d = 37;
+            let rows: Vec<Vec<f64>> = (0..m)
+                .map(|i| {
+                    (0..d)
+                        .map(|k| match (i + k) % 7 {
+                            0 => 0.0,
+                            1 => -0.0,
+                            2 => 1.5,
+                            _ => normal(&mut rng) * 10f64.powi((k % 9) as i32 - 4),
+                        })
+                        .collect()
+                })
+                .collect();
+            let slices: Vec<&[f64]> = rows.iter().map(|r| r.as_slice()).collect();
+            let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+            map_columns(&slices, &mut a, median_of);
+            map_columns_keyed(&slices, &mut b, median_of_keys);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "median, m = {m}");
+            let (t, keep) = (m / 10, m - 2 * (m / 10));
+            map_columns(&slices, &mut a, |v| {
+                v.select_nth_unstable_by(t, f64::total_cmp);
+                let rest = &mut v[t..];
+                rest.select_nth_unstable_by(keep - 1, f64::total_cmp);
+                rest[..keep].iter().sum::<f64>()
+            });
+            map_columns_keyed(&slices, &mut b, |v| {
+                v.select_nth_unstable(t);
+                let rest = &mut v[t..];
+                rest.select_nth_unstable(keep - 1);
+                rest[..keep].iter().map(|&k| unkey(k)).sum::<f64>()
+            });
+            assert_eq!(bits(&a), bits(&b), "trimmed sum, m = {m}");
+        }
+    }
 
     #[test]
     fn map_columns_sees_every_coordinate_once() {
