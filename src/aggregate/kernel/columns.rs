@@ -81,19 +81,65 @@ pub fn unkey(k: i64) -> f64 {
     f64::from_bits((k ^ ((((k >> 63) as u64) >> 1) as i64)) as u64)
 }
 
-/// [`map_columns`] on [`key`]s: `f` gets each coordinate's values as keys, in row order.
-pub fn map_columns_keyed(rows: &[&[f64]], out: &mut [f64], mut f: impl FnMut(&mut [i64]) -> f64) {
-    let m = rows.len();
-    let d = out.len();
+/// Inputs of at least this many numbers spread [`map_columns_keyed`] over threads.
+const PARALLEL_NUMBERS: usize = 1 << 20;
+
+/// [`map_columns`] on [`key`]s: `f` gets each coordinate's values as keys, in row order. Large
+/// inputs (`m d` of at least 2^20 numbers) are split by coordinates over [`super::threads`]
+/// threads; each coordinate is computed by the same code whatever the split, so the results do
+/// not depend on it.
+pub fn map_columns_keyed(
+    rows: &[&[f64]],
+    out: &mut [f64],
+    f: impl Fn(&mut [i64]) -> f64 + Sync,
+) {
+    let (m, d) = (rows.len(), out.len());
     if m == 0 || d == 0 {
         return;
     }
     let width = chunk_width(m).min(d);
+    let threads = if m.saturating_mul(d) >= PARALLEL_NUMBERS {
+        super::threads()
+    } else {
+        1
+    };
+    // Coordinates per thread, in whole chunks.
+    let per = d.div_ceil(threads).div_ceil(width) * width;
+    if threads > 1 && per < d {
+        let done: Vec<bool> = std::thread::scope(|scope| {
+            let f = &f;
+            let handles: Vec<_> = out
+                .chunks_mut(per)
+                .enumerate()
+                .map(|(k, part)| scope.spawn(move || keyed_range(rows, k * per, part, width, f)))
+                .collect();
+            handles.into_iter().map(|h| h.join().is_ok()).collect()
+        });
+        // A part whose thread panicked is computed here.
+        for (k, part) in out.chunks_mut(per).enumerate() {
+            if !done.get(k).copied().unwrap_or(false) {
+                keyed_range(rows, k * per, part, width, &f);
+            }
+        }
+    } else {
+        keyed_range(rows, 0, out, width, &f);
+    }
+}
+
+/// Coordinates `first..first + out.len()` of [`map_columns_keyed`], chunk by chunk.
+fn keyed_range(
+    rows: &[&[f64]],
+    first: usize,
+    out: &mut [f64],
+    width: usize,
+    f: &impl Fn(&mut [i64]) -> f64,
+) {
+    let m = rows.len();
     let mut buf = vec![0i64; m * width];
     let mut start = 0;
-    while start < d {
-        let w = width.min(d - start);
-        transpose_chunk(rows, start, w, &mut buf, key);
+    while start < out.len() {
+        let w = width.min(out.len() - start);
+        transpose_chunk(rows, first + start, w, &mut buf, key);
         for (c, o) in out[start..start + w].iter_mut().enumerate() {
             *o = f(&mut buf[c * m..(c + 1) * m]);
         }
@@ -306,6 +352,22 @@ mod tests {
             });
             assert_eq!(bits(&a), bits(&b), "trimmed sum, m = {m}");
         }
+    }
+
+    #[test]
+    fn a_large_keyed_map_split_over_threads_gives_the_serial_bits() {
+        // 200 x 6000 = 1.2 million numbers: over the threshold, split by coordinates.
+        let mut rng = stream(4, 0);
+        let (m, d) = (200usize, 6000usize);
+        let rows: Vec<Vec<f64>> = (0..m)
+            .map(|_| (0..d).map(|_| normal(&mut rng)).collect())
+            .collect();
+        let slices: Vec<&[f64]> = rows.iter().map(|r| r.as_slice()).collect();
+        let (mut serial, mut split) = (vec![0.0; d], vec![0.0; d]);
+        map_columns(&slices, &mut serial, median_of);
+        map_columns_keyed(&slices, &mut split, median_of_keys);
+        assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(serial.iter().any(|x| *x != 0.0));
     }
 
     #[test]
