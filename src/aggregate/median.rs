@@ -8,7 +8,8 @@
 //! Kernel: up to [`NETWORK_MAX_ROWS`] vectors, a pruned sorting network over chunks of
 //! coordinates (branch-free, vectorised); above, a selection per coordinate
 //! (`select_nth_unstable` on integer keys of the `total_cmp` order, expected `O(n)`) over
-//! cache-sized transposed chunks. Cost `O(n d)`.
+//! cache-sized transposed chunks, split by coordinates over the cores for large inputs (the
+//! same bits whatever the split). Cost `O(n d)`.
 //! The output is exactly permutation invariant (a selection does not depend on the input order).
 
 use super::kernel::Rows;

@@ -13,7 +13,8 @@
 //! Kernel: up to [`NETWORK_MAX_ROWS`] vectors, a sorting network (the kept values are added in
 //! rank order, so the result is exactly permutation invariant); above, two selections per
 //! coordinate (rank `t`, then rank `n - t - 1` among the rest) and the kept values added in the
-//! order the selection leaves them (deterministic; permutation invariant up to rounding).
+//! order the selection leaves them (deterministic; permutation invariant up to rounding); large
+//! inputs are split by coordinates over the cores (the same bits whatever the split).
 //! Cost `O(n d)`.
 
 use super::kernel::Rows;

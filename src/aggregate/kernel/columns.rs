@@ -88,11 +88,7 @@ const PARALLEL_NUMBERS: usize = 1 << 20;
 /// inputs (`m d` of at least 2^20 numbers) are split by coordinates over [`super::threads`]
 /// threads; each coordinate is computed by the same code whatever the split, so the results do
 /// not depend on it.
-pub fn map_columns_keyed(
-    rows: &[&[f64]],
-    out: &mut [f64],
-    f: impl Fn(&mut [i64]) -> f64 + Sync,
-) {
+pub fn map_columns_keyed(rows: &[&[f64]], out: &mut [f64], f: impl Fn(&mut [i64]) -> f64 + Sync) {
     let (m, d) = (rows.len(), out.len());
     if m == 0 || d == 0 {
         return;
@@ -366,7 +362,12 @@ mod tests {
         let (mut serial, mut split) = (vec![0.0; d], vec![0.0; d]);
         map_columns(&slices, &mut serial, median_of);
         map_columns_keyed(&slices, &mut split, median_of_keys);
-        assert!(serial.iter().zip(&split).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(
+            serial
+                .iter()
+                .zip(&split)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
         assert!(serial.iter().any(|x| *x != 0.0));
     }
 
