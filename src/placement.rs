@@ -12,9 +12,10 @@
 //! With the `auto` policy (the default), a run that asks for several threads first measures
 //! both: the problem's stochastic gradient at the initial point (a few calls, on a stream of its
 //! own whose draws are thrown away: the run's streams are untouched) and a round trip to another
-//! thread as the rounds pay it (spinning waits, the median of 16 trips). It keeps `N` threads when the work they take off the critical path is at least twice
-//! the messages' cost ([`decide`]), and one thread otherwise; it never uses more threads than the
-//! machine has cores. The `spread` policy uses `N` threads whatever they cost (the tests use it to
+//! thread as the rounds pay it (spinning waits, the median of 16 trips). It keeps `N` threads
+//! when the work they take off the critical path is at least twice the messages' cost
+//! ([`decide`]), and one thread otherwise; it never uses more threads than the machine has
+//! cores. The `spread` policy uses `N` threads whatever they cost (the tests use it to
 //! exercise the cross-thread paths). Results never depend on the placement: replies are sorted by
 //! machine id before any arithmetic. The summary says which placement was used, and why
 //! (`placement` in summary.json, and the CLI's summary line).

@@ -3,9 +3,9 @@
 //!
 //! Per round it does, besides the aggregator's and the problem's own work: one message per host
 //! and phase, one pass over the round's honest vectors for their mean (`agg_error` on evaluated
-//! rounds, and every round for a rule that reads it: `oracle`), and `O(m)` bookkeeping. Vectors are moved, never copied: the honest vectors
-//! travel into the Byzantine machines' [`RoundView`] and are taken back afterwards (copied only
-//! if an adversary kept the view).
+//! rounds, and every round for a rule that reads it: `oracle`), and `O(m)` bookkeeping. Vectors
+//! are moved, never copied: the honest vectors travel into the Byzantine machines'
+//! [`RoundView`] and are taken back afterwards (copied only if an adversary kept the view).
 
 use super::host::{Answer, Batch, HostRequest, MachineGroup, MachineHost, Phase};
 use super::spin;
@@ -87,6 +87,7 @@ struct PhaseAnswers {
 }
 
 /// The hosts a phase was sent to.
+#[derive(Default)]
 struct Asked {
     /// How many.
     hosts: usize,
@@ -233,10 +234,7 @@ impl Coordinator {
         let (tx, rx) = unbounded_channel();
         let byzantine = matches!(phase, Phase::Byzantine(_));
         let good: Arc<[bool]> = self.good.as_slice().into();
-        let mut asked = Asked {
-            hosts: 0,
-            remote: false,
-        };
+        let mut asked = Asked::default();
         for g in &self.groups {
             let ids = if byzantine { &g.byzantine } else { &g.honest };
             let Some(host) = &g.host else { continue };
@@ -269,11 +267,7 @@ impl Coordinator {
     ) -> (Option<Shared>, UnboundedReceiver<Batch>, Asked) {
         if !self.byzantine.iter().any(|(id, _)| self.good[*id]) {
             let (_, rx) = unbounded_channel();
-            let none = Asked {
-                hosts: 0,
-                remote: false,
-            };
-            return (None, rx, none);
+            return (None, rx, Asked::default());
         }
         let vectors: Vec<(usize, Vector)> = honest
             .answers

@@ -90,7 +90,6 @@ pub(crate) async fn probe_round_trip(arbiter: &ArbiterHandle) -> Option<Duration
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc::unbounded_channel;
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         actix::System::new().block_on(f)

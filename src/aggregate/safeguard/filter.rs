@@ -86,9 +86,12 @@ fn majority(n: usize) -> usize {
 /// index-order [`distance`] (a chain of dependent additions, several times slower) decides the
 /// rest.
 fn within(a: &Vector, b: &Vector, radius: f64) -> bool {
-    if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) {
+    if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice())
+        && x.len() == y.len()
+        && radius.is_finite()
+    {
         let d = squared_distance(x, y).sqrt();
-        if d.is_finite() && radius.is_finite() && a.len() == b.len() {
+        if d.is_finite() {
             if d < radius * (1.0 - SLACK) {
                 return true;
             }
